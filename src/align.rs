@@ -1,0 +1,42 @@
+//! Alignment arithmetic and provenance-preserving pointer helpers.
+//!
+//! Addresses are computed as `usize` and turned back into pointers with
+//! [`pointer::with_addr`], so every pointer keeps the provenance of the chunk, buffer or
+//! mapping it came from and Miri can check every access (talc's approach).
+
+/// Bytes needed to move `addr` up to a multiple of `align` (a power of two).
+#[inline(always)]
+pub(crate) const fn pad_up(addr: usize, align: usize) -> usize {
+    addr.wrapping_neg() & (align - 1)
+}
+
+/// `value` rounded up to a multiple of `align` (a power of two), or `None` on overflow.
+#[inline(always)]
+pub(crate) const fn round_up(value: usize, align: usize) -> Option<usize> {
+    match value.checked_add(align - 1) {
+        Some(v) => Some(v & !(align - 1)),
+        None => None,
+    }
+}
+
+/// Whether `ptr` is a multiple of `align` (a power of two).
+#[inline(always)]
+pub(crate) fn is_aligned(ptr: core::ptr::NonNull<u8>, align: usize) -> bool {
+    ptr.as_ptr().addr() & (align - 1) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_and_rounding() {
+        assert_eq!(pad_up(0, 8), 0);
+        assert_eq!(pad_up(1, 8), 7);
+        assert_eq!(pad_up(8, 8), 0);
+        assert_eq!(pad_up(4097, 4096), 4095);
+        assert_eq!(round_up(1, 4096), Some(4096));
+        assert_eq!(round_up(4096, 4096), Some(4096));
+        assert_eq!(round_up(usize::MAX, 2), None);
+    }
+}

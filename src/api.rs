@@ -1,0 +1,137 @@
+//! The one place that knows which `Allocator` trait is in use.
+//!
+//! Every strategy implements the nightly [`core::alloc::Allocator`] by hand. The stable
+//! mirror, `allocator_api2::alloc::Allocator` (0.2, the version `hashbrown` and `bumpalo`
+//! use), is generated from that impl by [`mirror_allocator_api2!`], so the two can never
+//! disagree. The rest of the crate imports the trait from here (hashbrown's `src/alloc.rs`
+//! pattern), together with the few contract helpers every strategy shares.
+
+pub use core::alloc::{AllocError, Allocator, Layout};
+use core::ptr::{self, NonNull};
+
+/// Implements `allocator_api2::alloc::Allocator` for a type by forwarding every method to
+/// its `core::alloc::Allocator` impl.
+///
+/// Usage: `mirror_allocator_api2!(impl[A: Allocator] for Arena<A>);`
+macro_rules! mirror_allocator_api2 {
+    (impl[$($gen:tt)*] for $ty:ty) => {
+        // SAFETY: every method forwards to the `core::alloc::Allocator` impl of the same
+        // type, which upholds the identical contract; only the error type is translated.
+        unsafe impl<$($gen)*> allocator_api2::alloc::Allocator for $ty {
+            #[inline(always)]
+            fn allocate(
+                &self,
+                layout: core::alloc::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+                core::alloc::Allocator::allocate(self, layout)
+                    .map_err(|_| allocator_api2::alloc::AllocError)
+            }
+
+            #[inline(always)]
+            fn allocate_zeroed(
+                &self,
+                layout: core::alloc::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+                core::alloc::Allocator::allocate_zeroed(self, layout)
+                    .map_err(|_| allocator_api2::alloc::AllocError)
+            }
+
+            #[inline(always)]
+            unsafe fn deallocate(&self, ptr: core::ptr::NonNull<u8>, layout: core::alloc::Layout) {
+                // SAFETY: the caller upholds `deallocate`'s contract, which is the same
+                // for both traits.
+                unsafe { core::alloc::Allocator::deallocate(self, ptr, layout) }
+            }
+
+            #[inline(always)]
+            unsafe fn grow(
+                &self,
+                ptr: core::ptr::NonNull<u8>,
+                old: core::alloc::Layout,
+                new: core::alloc::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+                // SAFETY: the caller upholds `grow`'s contract, the same for both traits.
+                unsafe { core::alloc::Allocator::grow(self, ptr, old, new) }
+                    .map_err(|_| allocator_api2::alloc::AllocError)
+            }
+
+            #[inline(always)]
+            unsafe fn grow_zeroed(
+                &self,
+                ptr: core::ptr::NonNull<u8>,
+                old: core::alloc::Layout,
+                new: core::alloc::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+                // SAFETY: the caller upholds `grow_zeroed`'s contract, the same for both.
+                unsafe { core::alloc::Allocator::grow_zeroed(self, ptr, old, new) }
+                    .map_err(|_| allocator_api2::alloc::AllocError)
+            }
+
+            #[inline(always)]
+            unsafe fn shrink(
+                &self,
+                ptr: core::ptr::NonNull<u8>,
+                old: core::alloc::Layout,
+                new: core::alloc::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+                // SAFETY: the caller upholds `shrink`'s contract, the same for both traits.
+                unsafe { core::alloc::Allocator::shrink(self, ptr, old, new) }
+                    .map_err(|_| allocator_api2::alloc::AllocError)
+            }
+        }
+    };
+}
+
+/// The block every strategy returns for a zero-size layout: dangling, non-null and aligned.
+#[inline(always)]
+pub(crate) fn dangling(layout: Layout) -> NonNull<[u8]> {
+    NonNull::slice_from_raw_parts(layout.dangling_ptr(), 0)
+}
+
+/// Moves a block to a fresh allocation of `new` from `alloc`, copying the first
+/// `min(old.size(), new.size())` bytes and freeing the old block.
+///
+/// This is the slow path of `grow` and `shrink` for every strategy that cannot resize in
+/// place.
+///
+/// # Safety
+///
+/// - `ptr` must denote a block currently allocated by `alloc` that fits `old`.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn move_block<A: Allocator + ?Sized>(
+    alloc: &A,
+    ptr: NonNull<u8>,
+    old: Layout,
+    new: Layout,
+) -> Result<NonNull<[u8]>, AllocError> {
+    let fresh = alloc.allocate(new)?;
+    // SAFETY: `ptr` is valid for `old.size()` bytes (caller), `fresh` for `new.size()`
+    // bytes; they are distinct live blocks, so they do not overlap.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            ptr.as_ptr(),
+            fresh.as_ptr().cast::<u8>(),
+            old.size().min(new.size()),
+        );
+        alloc.deallocate(ptr, old);
+    }
+    Ok(fresh)
+}
+
+/// Zeroes `block[from..]`, the part of a grown block that `grow_zeroed` must clear.
+///
+/// # Safety
+///
+/// - `block` must be valid for writes over its whole length, and `from <= block.len()`.
+#[inline]
+pub(crate) unsafe fn zero_tail(block: NonNull<[u8]>, from: usize) {
+    // SAFETY: `from <= len` and the block is writable over `len` bytes (caller).
+    unsafe {
+        block
+            .as_ptr()
+            .cast::<u8>()
+            .add(from)
+            .write_bytes(0, block.len() - from);
+    }
+}

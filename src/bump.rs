@@ -1,0 +1,146 @@
+//! The bump cursor that [`FixedBuffer`](crate::FixedBuffer) and [`Arena`](crate::Arena)
+//! share: one region `[cursor, end)`, allocation by moving `cursor` up, and in-place
+//! free / grow / shrink of the most recent block.
+//!
+//! Bumping *up* (unlike bumpalo, which bumps down) is what lets the most recent block grow
+//! in place: growing only moves `cursor`, never the block, so a `Vec` that is the last
+//! allocation extends with no copy at all.
+
+use core::cell::Cell;
+use core::ptr::NonNull;
+
+use crate::align::pad_up;
+
+/// A region `[cursor, end)` of free bytes that allocations bump through.
+///
+/// Interior mutability (`Cell`) lets allocation take `&self`, as the `Allocator` trait
+/// requires; it is also why every owner of a `Cursor` is `!Sync`.
+pub(crate) struct Cursor {
+    /// The next free byte. Invariant: `cursor.addr() <= end.addr()`, and both carry the
+    /// provenance of the same writable region (or are both null for an empty cursor).
+    cursor: Cell<*mut u8>,
+    /// One past the last byte this cursor may hand out (possibly lowered by a limit).
+    end: Cell<*mut u8>,
+}
+
+impl Cursor {
+    /// A cursor with no room, so every non-zero allocation takes the slow path.
+    pub(crate) const fn empty() -> Self {
+        Cursor {
+            cursor: Cell::new(core::ptr::null_mut()),
+            end: Cell::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Points the cursor at `[start, end)`.
+    ///
+    /// The caller guarantees `start <= end`, both derived from one writable region that
+    /// outlives every block handed out from it.
+    #[inline]
+    pub(crate) fn set(&self, start: *mut u8, end: *mut u8) {
+        debug_assert!(start.addr() <= end.addr());
+        self.cursor.set(start);
+        self.end.set(end);
+    }
+
+    /// The next free byte.
+    #[inline(always)]
+    pub(crate) fn position(&self) -> *mut u8 {
+        self.cursor.get()
+    }
+
+    /// One past the last byte that may be handed out.
+    #[inline(always)]
+    pub(crate) fn end(&self) -> *mut u8 {
+        self.end.get()
+    }
+
+    /// Lowers or raises the end; the caller keeps `cursor <= end <= region end`.
+    #[inline]
+    pub(crate) fn set_end(&self, end: *mut u8) {
+        debug_assert!(self.cursor.get().addr() <= end.addr());
+        self.end.set(end);
+    }
+
+    /// Bytes still free.
+    #[inline(always)]
+    pub(crate) fn remaining(&self) -> usize {
+        self.end.get().addr() - self.cursor.get().addr()
+    }
+
+    /// The fast path: carves `size` bytes aligned to `align` out of the region, or `None`
+    /// when they do not fit. `size` must be at most `isize::MAX - (align - 1)` (true of
+    /// every `Layout`), so `pad + size` cannot overflow.
+    #[inline(always)]
+    pub(crate) fn bump(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
+        let cursor = self.cursor.get();
+        let pad = pad_up(cursor.addr(), align);
+        let needed = pad + size;
+        if needed > self.end.get().addr() - cursor.addr() {
+            return None;
+        }
+        let block = cursor.wrapping_add(pad);
+        self.cursor.set(block.wrapping_add(size));
+        // SAFETY: the region is non-null whenever it has room (an empty cursor has
+        // `cursor == end == null`, and then only `needed == 0` passes, which callers rule
+        // out by handling zero-size layouts first), and `block` lies inside it.
+        Some(unsafe { NonNull::new_unchecked(block) })
+    }
+
+    /// Whether `[ptr, ptr + size)` is the most recent block, i.e. it ends at the cursor.
+    #[inline(always)]
+    pub(crate) fn is_last(&self, ptr: NonNull<u8>, size: usize) -> bool {
+        ptr.as_ptr().addr().wrapping_add(size) == self.cursor.get().addr()
+    }
+
+    /// Frees the most recent block by moving the cursor back to it; a no-op for any other
+    /// block (its bytes stay used until the region is reset).
+    #[inline(always)]
+    pub(crate) fn free(&self, ptr: NonNull<u8>, size: usize) {
+        if self.is_last(ptr, size) {
+            self.cursor.set(self.cursor.get().wrapping_sub(size));
+        }
+    }
+
+    /// Resizes the most recent block in place to `new_size` bytes. Returns `false`, and
+    /// changes nothing, when the block is not the most recent one or the region lacks room.
+    #[inline(always)]
+    pub(crate) fn resize_last(&self, ptr: NonNull<u8>, old_size: usize, new_size: usize) -> bool {
+        if !self.is_last(ptr, old_size) {
+            return false;
+        }
+        let start = self.cursor.get().wrapping_sub(old_size);
+        if new_size > self.end.get().addr() - start.addr() {
+            return false;
+        }
+        self.cursor.set(start.wrapping_add(new_size));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bump_free_and_resize_last() {
+        let mut buf = [0u64; 8];
+        let start = buf.as_mut_ptr().cast::<u8>();
+        let c = Cursor::empty();
+        assert!(c.bump(1, 1).is_none());
+        c.set(start, start.wrapping_add(64));
+        let a = c.bump(3, 1).unwrap();
+        let b = c.bump(8, 8).unwrap();
+        assert_eq!(b.as_ptr().addr() - a.as_ptr().addr(), 8);
+        assert!(c.is_last(b, 8) && !c.is_last(a, 3));
+        assert!(c.resize_last(b, 8, 56));
+        assert_eq!(c.remaining(), 0);
+        assert!(!c.resize_last(b, 56, 57));
+        assert!(!c.resize_last(a, 3, 4));
+        c.free(a, 3); // not last: no-op
+        assert_eq!(c.remaining(), 0);
+        c.free(b, 56);
+        assert_eq!(c.remaining(), 56);
+        assert!(c.bump(57, 1).is_none());
+    }
+}

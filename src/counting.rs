@@ -1,0 +1,273 @@
+//! `Counting`: a wrapper that counts what an allocator is asked to do.
+//!
+//! Every call is forwarded unchanged to the inner allocator; on the way, the wrapper
+//! counts calls and failures and tracks live and peak bytes (by requested size, the
+//! number the caller controls). Tests use it to prove claims such as "a reset calls the
+//! backing allocator zero times"; the tour example prints its numbers.
+//!
+//! Counters are `Cell`s, so `Counting` is `Send` (when the inner allocator is) but not
+//! `Sync`, and costs a few plain adds per call.
+
+use core::cell::Cell;
+use core::ptr::NonNull;
+
+use crate::api::{AllocError, Allocator, Layout};
+
+/// What a [`Counting`] allocator saw, from [`Counting::stats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Successful `allocate`/`allocate_zeroed` calls.
+    pub allocations: usize,
+    /// `deallocate` calls.
+    pub deallocations: usize,
+    /// Successful `grow`/`grow_zeroed` calls.
+    pub grows: usize,
+    /// Successful `shrink` calls.
+    pub shrinks: usize,
+    /// Calls of any kind that returned `AllocError`.
+    pub failures: usize,
+    /// Requested bytes currently allocated.
+    pub live_bytes: usize,
+    /// The most `live_bytes` ever reached.
+    pub peak_bytes: usize,
+    /// Requested bytes over all successful allocations and grows (a grow counts its
+    /// increase).
+    pub total_bytes: usize,
+}
+
+impl Stats {
+    /// Calls that reached the inner allocator, successful or not.
+    pub fn calls(&self) -> usize {
+        self.allocations + self.deallocations + self.grows + self.shrinks + self.failures
+    }
+}
+
+/// Wraps an allocator and counts calls, live bytes and peak bytes.
+///
+/// ```
+/// #![feature(allocator_api)]
+/// use allockit::Counting;
+/// use std::alloc::Global;
+///
+/// let counting = Counting::new(Global);
+/// let mut v = Vec::new_in(&counting);
+/// v.extend(0..100u32);
+/// let stats = counting.stats();
+/// assert!(stats.allocations + stats.grows >= 1);
+/// assert_eq!(stats.live_bytes, v.capacity() * 4);
+/// drop(v);
+/// assert_eq!(counting.stats().live_bytes, 0);
+/// ```
+///
+/// ```compile_fail,E0277
+/// #![feature(allocator_api)]
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<allockit::Counting<std::alloc::Global>>();
+/// ```
+pub struct Counting<A> {
+    /// The allocator every call goes to.
+    inner: A,
+    /// The counters; `live_bytes <= peak_bytes` always.
+    stats: Cell<Stats>,
+}
+
+impl<A> Counting<A> {
+    /// Wraps `inner` with all counters at zero.
+    #[inline]
+    pub const fn new(inner: A) -> Self {
+        Counting {
+            inner,
+            stats: Cell::new(Stats {
+                allocations: 0,
+                deallocations: 0,
+                grows: 0,
+                shrinks: 0,
+                failures: 0,
+                live_bytes: 0,
+                peak_bytes: 0,
+                total_bytes: 0,
+            }),
+        }
+    }
+
+    /// A snapshot of the counters.
+    #[inline]
+    pub fn stats(&self) -> Stats {
+        self.stats.get()
+    }
+
+    /// Sets every counter but `live_bytes` back to zero (and `peak_bytes` to the live
+    /// bytes), to measure one phase of a program.
+    ///
+    /// ```
+    /// #![feature(allocator_api)]
+    /// let c = allockit::Counting::new(std::alloc::Global);
+    /// let b = Box::new_in(1u64, &c);
+    /// c.reset_stats();
+    /// assert_eq!((c.stats().allocations, c.stats().live_bytes), (0, 8));
+    /// # drop(b);
+    /// ```
+    pub fn reset_stats(&self) {
+        let live = self.stats.get().live_bytes;
+        self.stats.set(Stats {
+            live_bytes: live,
+            peak_bytes: live,
+            ..Stats::default()
+        });
+    }
+
+    /// The wrapped allocator.
+    #[inline]
+    pub fn inner(&self) -> &A {
+        &self.inner
+    }
+
+    /// Unwraps the inner allocator.
+    #[inline]
+    pub fn into_inner(self) -> A {
+        self.inner
+    }
+
+    /// Applies `f` to the counters.
+    #[inline(always)]
+    fn update(&self, f: impl FnOnce(&mut Stats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        s.peak_bytes = s.peak_bytes.max(s.live_bytes);
+        self.stats.set(s);
+    }
+
+    /// Records the outcome of a call that adds `added` and removes `removed` live bytes.
+    #[inline(always)]
+    fn record(
+        &self,
+        result: Result<NonNull<[u8]>, AllocError>,
+        counter: fn(&mut Stats) -> &mut usize,
+        removed: usize,
+        added: usize,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        self.update(|s| match result {
+            Ok(_) => {
+                *counter(s) += 1;
+                s.live_bytes = s.live_bytes - removed + added;
+                s.total_bytes += added.saturating_sub(removed);
+            }
+            Err(_) => s.failures += 1,
+        });
+        result
+    }
+}
+
+impl<A> core::fmt::Debug for Counting<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Counting")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `inner`, which upholds the contract; the
+// wrapper only reads sizes from the layouts.
+unsafe impl<A: Allocator> Allocator for Counting<A> {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        self.record(
+            self.inner.allocate(layout),
+            |s| &mut s.allocations,
+            0,
+            layout.size(),
+        )
+    }
+
+    #[inline]
+    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let result = self.inner.allocate_zeroed(layout);
+        self.record(result, |s| &mut s.allocations, 0, layout.size())
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        self.update(|s| {
+            s.deallocations += 1;
+            s.live_bytes -= layout.size().min(s.live_bytes);
+        });
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.deallocate(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: forwarded from the caller.
+        let result = unsafe { self.inner.grow(ptr, old, new) };
+        self.record(result, |s| &mut s.grows, old.size(), new.size())
+    }
+
+    #[inline]
+    unsafe fn grow_zeroed(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: forwarded from the caller.
+        let result = unsafe { self.inner.grow_zeroed(ptr, old, new) };
+        self.record(result, |s| &mut s.grows, old.size(), new.size())
+    }
+
+    #[inline]
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: forwarded from the caller.
+        let result = unsafe { self.inner.shrink(ptr, old, new) };
+        self.record(result, |s| &mut s.shrinks, old.size(), new.size())
+    }
+}
+
+mirror_allocator_api2!(impl[A: Allocator] for Counting<A>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::alloc::Global;
+
+    #[test]
+    fn counts_every_kind_of_call() {
+        let c = Counting::new(Global);
+        let small = Layout::from_size_align(16, 8).unwrap();
+        let big = Layout::from_size_align(64, 8).unwrap();
+        let p = c.allocate(small).unwrap().cast::<u8>();
+        // SAFETY: each block is used with the layout it was allocated or resized with.
+        unsafe {
+            let g = c.grow(p, small, big).unwrap().cast::<u8>();
+            assert_eq!((c.stats().live_bytes, c.stats().peak_bytes), (64, 64));
+            let s = c.shrink(g, big, small).unwrap().cast::<u8>();
+            c.deallocate(s, small);
+        }
+        let bad = Layout::from_size_align(isize::MAX as usize - 7, 8).unwrap();
+        assert!(c.allocate(bad).is_err());
+        let s = c.stats();
+        assert_eq!(
+            (
+                s.allocations,
+                s.grows,
+                s.shrinks,
+                s.deallocations,
+                s.failures
+            ),
+            (1, 1, 1, 1, 1)
+        );
+        assert_eq!(
+            (s.live_bytes, s.peak_bytes, s.total_bytes, s.calls()),
+            (0, 64, 64, 5)
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! `FixedBuffer`: a bump allocator over a buffer the caller lends it.
+//!
+//! Zig's `FixedBufferAllocator`: no heap, no OS, no growth. Allocation moves a cursor up
+//! through the buffer; the most recent block can be freed, grown and shrunk in place;
+//! everything else is released at once by [`reset`](FixedBuffer::reset). When the buffer
+//! is exhausted, allocation returns `AllocError` and nothing else happens.
+//!
+//! Pick it for scratch space of a known bound — a stack array in a hot function, a static
+//! buffer in firmware — where a heap is unavailable or too slow.
+
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ptr::NonNull;
+
+use crate::align::is_aligned;
+use crate::api::{AllocError, Allocator, Layout, dangling, move_block, zero_tail};
+use crate::bump::Cursor;
+
+/// Bump allocator over a borrowed buffer.
+///
+/// The buffer is borrowed for `'a`, so the allocator (and every block) cannot outlive
+/// it, and the allocator itself can be moved freely while blocks are live.
+///
+/// ```
+/// #![feature(allocator_api)]
+/// use allockit::FixedBuffer;
+///
+/// let mut stack = [0u8; 256];
+/// let buf = FixedBuffer::new(&mut stack);
+/// let mut v = Vec::with_capacity_in(4, &buf);
+/// v.extend([1u32, 2, 3, 4]);
+/// v.reserve_exact(1); // the vector is the most recent block: it grows in place
+/// v.push(5);
+/// assert_eq!(buf.used(), 5 * 4);
+/// ```
+///
+/// `FixedBuffer` is `Send` but not `Sync`:
+///
+/// ```compile_fail,E0277
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<allockit::FixedBuffer<'static>>();
+/// ```
+pub struct FixedBuffer<'a> {
+    /// The first byte of the buffer; invariant: `start <= cursor <= end` of `bump`.
+    start: NonNull<u8>,
+    /// The free tail `[cursor, end)` of the buffer.
+    bump: Cursor,
+    /// The buffer is exclusively borrowed for `'a`.
+    _buffer: PhantomData<&'a mut [u8]>,
+}
+
+// SAFETY: a `FixedBuffer` exclusively borrows its buffer, so moving it to another thread
+// moves sole access to the buffer with it; it is not `Sync` (the cursor is a `Cell`).
+unsafe impl Send for FixedBuffer<'_> {}
+
+impl<'a> FixedBuffer<'a> {
+    /// Allocates from `buffer`. Its initial contents are irrelevant.
+    ///
+    /// ```
+    /// let mut bytes = vec![0u8; 1024];
+    /// let buf = allockit::FixedBuffer::new(&mut bytes);
+    /// assert_eq!(buf.remaining(), 1024);
+    /// ```
+    #[inline]
+    pub fn new(buffer: &'a mut [u8]) -> Self {
+        // SAFETY: `u8` and `MaybeUninit<u8>` have the same layout, and nothing this
+        // allocator does un-initialises bytes the caller could then read as `u8`: blocks
+        // handed out are only written through by users of the block.
+        let uninit = unsafe { &mut *(buffer as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        Self::new_uninit(uninit)
+    }
+
+    /// Allocates from an uninitialised buffer, e.g. `[MaybeUninit::uninit(); N]`.
+    ///
+    /// ```
+    /// use core::mem::MaybeUninit;
+    /// let mut space = [MaybeUninit::<u8>::uninit(); 64];
+    /// let buf = allockit::FixedBuffer::new_uninit(&mut space);
+    /// assert_eq!(buf.remaining(), 64);
+    /// ```
+    #[inline]
+    pub fn new_uninit(buffer: &'a mut [MaybeUninit<u8>]) -> Self {
+        let range = buffer.as_mut_ptr_range();
+        let (start, end) = (range.start.cast::<u8>(), range.end.cast::<u8>());
+        let bump = Cursor::empty();
+        bump.set(start, end);
+        FixedBuffer {
+            // A slice pointer is never null, even for an empty slice.
+            start: NonNull::new(start).unwrap_or(NonNull::dangling()),
+            bump,
+            _buffer: PhantomData,
+        }
+    }
+
+    /// Bytes handed out since creation or the last [`reset`](Self::reset), padding
+    /// included.
+    #[inline]
+    pub fn used(&self) -> usize {
+        self.bump.position().addr() - self.start.as_ptr().addr()
+    }
+
+    /// Bytes still free at the end of the buffer.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.bump.remaining()
+    }
+
+    /// The buffer's total size.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.bump.end().addr() - self.start.as_ptr().addr()
+    }
+
+    /// Releases every block at once. Taking `&mut self` proves no block is still borrowed
+    /// from this allocator.
+    ///
+    /// ```
+    /// #![feature(allocator_api)]
+    /// let mut stack = [0u8; 64];
+    /// let mut buf = allockit::FixedBuffer::new(&mut stack);
+    /// drop(Box::new_in([0u8; 48], &buf));
+    /// buf.reset();
+    /// assert_eq!(buf.used(), 0);
+    /// ```
+    #[inline]
+    pub fn reset(&mut self) {
+        self.bump.set(self.start.as_ptr(), self.bump.end());
+    }
+
+    /// Whether `ptr` points into this allocator's buffer.
+    #[inline]
+    pub fn owns(&self, ptr: *const u8) -> bool {
+        (self.start.as_ptr().addr()..self.bump.end().addr()).contains(&ptr.addr())
+    }
+}
+
+impl core::fmt::Debug for FixedBuffer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FixedBuffer")
+            .field("used", &self.used())
+            .field("remaining", &self.remaining())
+            .finish()
+    }
+}
+
+// SAFETY: blocks are disjoint ranges of the borrowed buffer (the cursor only hands out
+// bytes above every live block), valid for `'a`, which outlives the allocator; moving
+// the allocator does not move the buffer.
+unsafe impl Allocator for FixedBuffer<'_> {
+    #[inline(always)]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(dangling(layout));
+        }
+        match self.bump.bump(layout.size(), layout.align()) {
+            Some(p) => Ok(NonNull::slice_from_raw_parts(p, layout.size())),
+            None => Err(AllocError),
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        self.bump.free(ptr, layout.size());
+    }
+
+    #[inline]
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if is_aligned(ptr, new.align())
+            && old.size() != 0
+            && self.bump.resize_last(ptr, old.size(), new.size())
+        {
+            return Ok(NonNull::slice_from_raw_parts(ptr, new.size()));
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { move_block(self, ptr, old, new) }
+    }
+
+    #[inline]
+    unsafe fn grow_zeroed(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: forwarded from the caller; the grown block is writable over its length.
+        unsafe {
+            let block = self.grow(ptr, old, new)?;
+            zero_tail(block, old.size());
+            Ok(block)
+        }
+    }
+
+    #[inline]
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if !is_aligned(ptr, new.align()) {
+            // SAFETY: forwarded from the caller.
+            return unsafe { move_block(self, ptr, old, new) };
+        }
+        // Shrinking the most recent block gives the tail back; any other block keeps its
+        // bytes until reset.
+        self.bump.resize_last(ptr, old.size(), new.size());
+        Ok(NonNull::slice_from_raw_parts(ptr, new.size()))
+    }
+}
+
+mirror_allocator_api2!(impl['a] for FixedBuffer<'a>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exhaustion_then_reset() {
+        let mut space = [0u8; 64];
+        let mut buf = FixedBuffer::new(&mut space);
+        let l = Layout::new::<[u8; 24]>();
+        assert!(buf.allocate(l).is_ok() && buf.allocate(l).is_ok());
+        assert!(buf.allocate(l).is_err(), "48 + 24 > 64");
+        assert_eq!(buf.used(), 48);
+        buf.reset();
+        assert_eq!((buf.used(), buf.remaining()), (0, 64));
+    }
+
+    #[test]
+    fn last_block_frees_and_resizes_in_place() {
+        let mut space = [0u8; 128];
+        let buf = FixedBuffer::new(&mut space);
+        let a = buf.allocate(Layout::new::<u64>()).unwrap().cast::<u8>();
+        let small = Layout::from_size_align(8, 8).unwrap();
+        let big = Layout::from_size_align(64, 8).unwrap();
+        // SAFETY: `a` is the most recent block, allocated with `small`.
+        unsafe {
+            let g = buf.grow(a, small, big).unwrap();
+            assert_eq!(g.cast::<u8>(), a, "grown in place");
+            let s = buf.shrink(a, big, small).unwrap();
+            assert_eq!((s.cast::<u8>(), buf.used()), (a, 8));
+            buf.deallocate(a, small);
+        }
+        assert_eq!(buf.used(), 0);
+    }
+
+    #[test]
+    fn empty_buffer_only_serves_zero_size() {
+        let buf = FixedBuffer::new(&mut []);
+        assert!(buf.allocate(Layout::new::<()>()).is_ok());
+        assert!(buf.allocate(Layout::new::<u8>()).is_err());
+    }
+}

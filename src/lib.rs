@@ -1,0 +1,87 @@
+//! # allockit — memory allocators as values
+//!
+//! Every strategy in this crate is a type that implements the nightly
+//! [`core::alloc::Allocator`] trait (and, generated from it, the stable mirror
+//! `allocator_api2::alloc::Allocator` that `hashbrown` accepts). A collection
+//! picks its strategy per instance:
+//!
+//! ```
+//! #![feature(allocator_api)]
+//! use allockit::Arena;
+//!
+//! let arena = Arena::new();
+//! let mut v = Vec::new_in(&arena);
+//! v.extend([1, 2, 3]);
+//! let b = Box::new_in(42u64, &arena);
+//! let mut m = hashbrown::HashMap::new_in(&arena);
+//! m.insert("answer", *b);
+//! assert_eq!(v.len() + m.len(), 4);
+//! ```
+//!
+//! ## Strategies
+//!
+//! | type | what it is | pick it when |
+//! |---|---|---|
+//! | [`Pages`] | every block is its own anonymous mapping (`std` only) | large buffers that should go straight back to the OS |
+//! | [`FixedBuffer`] | bump allocator over a borrowed buffer, even a stack array | no heap at all; bounded scratch space |
+//! | [`Arena`] | growable bump allocator on a backing allocator, with [`scope`](Arena::scope)s | many objects that die together: ASTs, graphs, per-request data |
+//! | [`Counting`] | wrapper that counts calls, live and peak bytes | measuring what another allocator does |
+//!
+//! ## Glossary
+//!
+//! - **block** — the memory an allocator hands out for one [`Layout`](core::alloc::Layout).
+//! - **chunk** — a large block an [`Arena`] obtains from its backing allocator and bumps
+//!   through.
+//! - **cursor** — the address where the next bump allocation starts; it only moves up,
+//!   except when the most recent block is freed or shrunk.
+//! - **backing allocator** — the allocator a strategy gets its chunks or regions from.
+//! - **scope** — a region of an arena whose blocks are all released when it ends, in time
+//!   proportional to the number of chunks, not blocks.
+//!
+//! ## The contract every strategy keeps
+//!
+//! - `allocate` never panics for a bad or impossible layout: it returns `AllocError`.
+//! - Zero-size layouts get a dangling, well-aligned pointer.
+//! - Single-threaded strategies are `Send` but not `Sync`.
+//!
+//! ## Features
+//!
+//! - `std` (default): the OS layer and [`Pages`]. Without it the crate is `#![no_std]` +
+//!   `alloc`, and [`FixedBuffer`], [`Arena`] over any allocator, and [`Counting`] build for
+//!   kernels and firmware.
+#![no_std]
+#![feature(allocator_api)]
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    missing_docs
+)]
+#![warn(missing_debug_implementations)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[macro_use]
+mod api;
+#[macro_use]
+mod typed;
+mod align;
+#[macro_use]
+mod arena;
+mod bump;
+mod counting;
+mod fixed_buffer;
+#[cfg(feature = "std")]
+mod os;
+#[cfg(feature = "std")]
+mod pages;
+mod scope;
+
+pub use api::{AllocError, Allocator, Layout};
+pub use arena::Arena;
+pub use counting::{Counting, Stats};
+pub use fixed_buffer::FixedBuffer;
+#[cfg(feature = "std")]
+pub use pages::Pages;
+pub use scope::Scope;
