@@ -3,7 +3,10 @@
 //! Like mimalloc's `prim.h`, this is one narrow, documented door: every function states
 //! its preconditions and reports failure as a value, never by panicking. Under Miri,
 //! anonymous `mmap`/`munmap` are emulated but `mprotect` and `mremap` are not; those two
-//! are gated here (and only here) behind `cfg(miri)` and report [`Unsupported`].
+//! are gated here (and only here) behind `cfg(miri)` and report [`Unsupported`]. Miri's
+//! `munmap` also only takes a whole mapping, so under Miri [`unmap`] keeps a table of
+//! mappings and releases one when all of its pages have been unmapped — the kernel's
+//! semantics, minus the fault on touching an unmapped page.
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
@@ -47,6 +50,8 @@ pub(crate) fn page_size() -> usize {
 /// Preconditions: `len > 0` and a multiple of [`page_size`].
 pub(crate) fn map(len: usize) -> Result<NonNull<u8>, Unsupported> {
     debug_assert!(len > 0 && len.is_multiple_of(page_size()));
+    #[cfg(miri)]
+    let len_for_table = len;
     // SAFETY: an anonymous private mapping at a kernel-chosen address cannot alias any
     // existing Rust object.
     let ptr = unsafe {
@@ -58,7 +63,10 @@ pub(crate) fn map(len: usize) -> Result<NonNull<u8>, Unsupported> {
         )
     }
     .map_err(|_| Unsupported)?;
-    NonNull::new(ptr.cast::<u8>()).ok_or(Unsupported)
+    let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Unsupported)?;
+    #[cfg(miri)]
+    miri_table::mapped(ptr, len_for_table);
+    Ok(ptr)
 }
 
 /// Unmaps `[ptr, ptr + len)`.
@@ -71,10 +79,50 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     debug_assert!(
         ptr.as_ptr().addr().is_multiple_of(page_size()) && len.is_multiple_of(page_size())
     );
+    #[cfg(miri)]
+    let Some((ptr, len)) = miri_table::unmapped(ptr, len) else {
+        return;
+    };
     // SAFETY: forwarded from the caller. `munmap` of a valid range cannot fail except on
     // resource exhaustion when splitting a mapping; then the pages stay mapped, which
     // only leaks them, so ignoring the error is sound.
     let _ = unsafe { mm::munmap(ptr.as_ptr().cast::<c_void>(), len) };
+}
+
+/// Partial `munmap` for Miri, which only unmaps whole mappings: a table of live mappings
+/// and how many of their bytes are still mapped.
+#[cfg(miri)]
+mod miri_table {
+    use core::ptr::NonNull;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// A mapping's base pointer (with the provenance of the whole mapping), its length and
+    /// the bytes of it not yet unmapped.
+    struct Mapping(NonNull<u8>, usize, usize);
+    // SAFETY: the table only stores the pointer to hand it back to `munmap`.
+    unsafe impl Send for Mapping {}
+
+    static TABLE: Mutex<BTreeMap<usize, Mapping>> = Mutex::new(BTreeMap::new());
+
+    pub(super) fn mapped(ptr: NonNull<u8>, len: usize) {
+        let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+        table.insert(ptr.as_ptr().addr(), Mapping(ptr, len, len));
+    }
+
+    /// Records that `[ptr, ptr + len)` was unmapped; returns the whole mapping once none of
+    /// it is left.
+    pub(super) fn unmapped(ptr: NonNull<u8>, len: usize) -> Option<(NonNull<u8>, usize)> {
+        let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+        let (&base, mapping) = table.range_mut(..=ptr.as_ptr().addr()).next_back()?;
+        mapping.2 = mapping.2.saturating_sub(len);
+        if mapping.2 > 0 {
+            return None;
+        }
+        let whole = (mapping.0, mapping.1);
+        table.remove(&base);
+        Some(whole)
+    }
 }
 
 /// Resizes the mapping at `ptr` from `old_len` to `new_len` bytes. With `may_move`, the

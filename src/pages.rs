@@ -63,6 +63,9 @@ impl Pages {
     fn map(layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let page = os::page_size();
         let len = Self::mapped_len(layout.size()).ok_or(AllocError)?;
+        if len > isize::MAX as usize {
+            return Err(AllocError); // no Rust object may be this large; do not ask the OS
+        }
         if layout.align() <= page {
             let ptr = os::map(len).map_err(|_| AllocError)?;
             return Ok(NonNull::slice_from_raw_parts(ptr, len));

@@ -1,0 +1,121 @@
+//! Shared by the integration tests: the list of strategies every generic test runs over.
+//!
+//! A test is a [`Case`]: one generic function over `A: Allocator`. [`for_each_strategy!`]
+//! writes one `#[test]` per (strategy, case) pair, so a failure names both.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use core::alloc::Allocator;
+
+/// Scales a count down under Miri, which runs about 1000× slower; the cases stay the same.
+pub const fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        if n / 50 > 2 { n / 50 } else { 2 }
+    } else {
+        n
+    }
+}
+
+/// One generic test, run over every strategy.
+pub trait Case {
+    /// Runs the test against `a`. `bounded` strategies may run out of memory early.
+    fn run<A: Allocator>(a: &A);
+
+    /// Whether the case asks the *system* allocator for impossible amounts. Miri stops
+    /// with "resource exhaustion" where glibc returns null, so under Miri such a case is
+    /// not run over `Counting<Global>`, whose every call reaches the system allocator.
+    const ASKS_SYSTEM_FOR_TOO_MUCH: bool = false;
+}
+
+/// Bytes of the big fixed buffers: room for every case, including 64 KiB alignment.
+pub const FIXED_BYTES: usize = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
+
+/// For each `module => Case`, writes a module `module` with one `#[test] fn <strategy>()`
+/// per strategy.
+///
+/// Strategies: `Pages`, `FixedBuffer` on the heap and on the stack, `Arena` on `Global`
+/// and on `Pages`, an `Arena` with a limit, an arena `Scope` and a nested one, and
+/// `Counting` over `Global` and over an `Arena`.
+macro_rules! for_each_strategy {
+    ($($module:ident => $case:ident),* $(,)?) => {
+        $(
+            mod $module {
+                use super::*;
+                use allockit::*;
+                use std::alloc::Global;
+
+                #[test]
+                fn pages() {
+                    super::$case::run(&Pages);
+                }
+
+                #[test]
+                fn fixed_buffer() {
+                    let mut buf = vec![0u8; crate::common::FIXED_BYTES];
+                    super::$case::run(&FixedBuffer::new(&mut buf));
+                }
+
+                #[test]
+                fn fixed_buffer_on_the_stack() {
+                    // A stack array is a valid buffer; run on a thread with room for it.
+                    std::thread::Builder::new()
+                        .stack_size(4 << 20)
+                        .spawn(|| {
+                            let mut stack = [core::mem::MaybeUninit::<u8>::uninit(); 1 << 20];
+                            super::$case::run(&FixedBuffer::new_uninit(&mut stack));
+                        })
+                        .unwrap()
+                        .join()
+                        .unwrap();
+                }
+
+                #[test]
+                fn arena() {
+                    super::$case::run(&Arena::new());
+                }
+
+                #[test]
+                fn arena_on_pages() {
+                    super::$case::run(&Arena::new_in(Pages));
+                }
+
+                #[test]
+                fn arena_with_limit() {
+                    let arena = Arena::new();
+                    arena.set_limit(Some(64 << 20));
+                    super::$case::run(&arena);
+                }
+
+                #[test]
+                fn scope() {
+                    let mut arena = Arena::new();
+                    arena.scope(|s| super::$case::run(&*s));
+                }
+
+                #[test]
+                fn nested_scope() {
+                    let mut arena = Arena::new_in(Pages);
+                    arena.scope(|s| {
+                        s.alloc_str("outer");
+                        s.scope(|inner| super::$case::run(&*inner))
+                    });
+                }
+
+                #[test]
+                fn counting() {
+                    if cfg!(miri) && <super::$case as Case>::ASKS_SYSTEM_FOR_TOO_MUCH {
+                        eprintln!("not under Miri: the system allocator cannot refuse here");
+                        return;
+                    }
+                    let c = Counting::new(Global);
+                    super::$case::run(&c);
+                    assert_eq!(c.stats().live_bytes, 0, "the case freed every block");
+                }
+
+                #[test]
+                fn counting_arena() {
+                    super::$case::run(&Counting::new(Arena::new()));
+                }
+            }
+        )*
+    };
+}

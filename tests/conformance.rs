@@ -1,0 +1,439 @@
+//! The conformance suite: one generic set of cases, run over every strategy.
+//!
+//! The cases follow Zig's shared allocator tests (`testAllocator`,
+//! `testAllocatorAligned`, `testAllocatorLargeAlignment`, `testAllocatorAlignedShrink`),
+//! plus zero-size layouts, impossible layouts, zeroed memory, and contents that must
+//! survive grow and shrink. Every call goes through [`checked`] helpers that assert the
+//! `Allocator` contract on each result (Zig's validation wrapper).
+#![feature(allocator_api)]
+
+#[macro_use]
+mod common;
+
+use common::{Case, scaled};
+use core::alloc::{Allocator, Layout};
+use core::ptr::NonNull;
+
+/// Asserts what every successful result must satisfy: non-null (by type), aligned, and at
+/// least as long as requested.
+fn check(block: NonNull<[u8]>, layout: Layout, what: &str) -> NonNull<u8> {
+    let p = block.cast::<u8>();
+    assert_eq!(
+        p.as_ptr().addr() % layout.align(),
+        0,
+        "{what}: {layout:?} misaligned at {p:p}"
+    );
+    assert!(
+        block.len() >= layout.size(),
+        "{what}: {layout:?} got {} bytes",
+        block.len()
+    );
+    p
+}
+
+fn alloc<A: Allocator>(a: &A, layout: Layout) -> NonNull<u8> {
+    check(a.allocate(layout).expect("allocate"), layout, "allocate")
+}
+
+/// Fills `[p, p + len)` with a pattern derived from `seed`.
+fn fill(p: NonNull<u8>, len: usize, seed: u8) {
+    for i in 0..len {
+        // SAFETY: the caller owns `len` writable bytes at `p`.
+        unsafe {
+            p.as_ptr()
+                .add(i)
+                .write(seed.wrapping_add(i as u8).wrapping_mul(31))
+        };
+    }
+}
+
+/// Asserts `[p, p + len)` still holds the pattern written by [`fill`].
+fn verify(p: NonNull<u8>, len: usize, seed: u8, what: &str) {
+    for i in 0..len {
+        // SAFETY: the caller owns `len` readable bytes at `p`.
+        let got = unsafe { p.as_ptr().add(i).read() };
+        assert_eq!(
+            got,
+            seed.wrapping_add(i as u8).wrapping_mul(31),
+            "{what}: byte {i}"
+        );
+    }
+}
+
+fn grow<A: Allocator>(a: &A, p: NonNull<u8>, old: Layout, new: Layout) -> NonNull<u8> {
+    // SAFETY: every caller passes a live block of `a` that fits `old`.
+    check(unsafe { a.grow(p, old, new) }.expect("grow"), new, "grow")
+}
+
+fn shrink<A: Allocator>(a: &A, p: NonNull<u8>, old: Layout, new: Layout) -> NonNull<u8> {
+    // SAFETY: every caller passes a live block of `a` that fits `old`.
+    check(
+        unsafe { a.shrink(p, old, new) }.expect("shrink"),
+        new,
+        "shrink",
+    )
+}
+
+fn free<A: Allocator>(a: &A, p: NonNull<u8>, layout: Layout) {
+    // SAFETY: every caller passes a live block of `a` that fits `layout`, used no more.
+    unsafe { a.deallocate(p, layout) }
+}
+
+fn page() -> usize {
+    allockit::Pages::page_size()
+}
+
+/// Zig `testAllocator`: many small blocks, a growing and shrinking array of them,
+/// contents checked throughout, everything freed.
+struct Basic;
+impl Case for Basic {
+    fn run<A: Allocator>(a: &A) {
+        let n = scaled(100);
+        let item = Layout::new::<u64>();
+        let mut slots = Layout::array::<NonNull<u8>>(n).unwrap();
+        let array = alloc(a, slots).cast::<NonNull<u8>>();
+        for i in 0..n {
+            let p = alloc(a, item);
+            // SAFETY: `p` holds a `u64`; `array` has room for `n` pointers.
+            unsafe {
+                p.cast::<u64>().write(i as u64 * 7);
+                array.add(i).write(p);
+            }
+        }
+        // Grow the array of pointers, as a Vec would, and then shrink it.
+        let bigger = Layout::array::<NonNull<u8>>(2 * n).unwrap();
+        let array = grow(a, array.cast(), slots, bigger).cast::<NonNull<u8>>();
+        slots = bigger;
+        let smaller = Layout::array::<NonNull<u8>>(n / 2).unwrap();
+        for i in n / 2..n {
+            // SAFETY: slot `i < n` holds a live `u64` block.
+            unsafe {
+                let p = array.add(i).read();
+                assert_eq!(p.cast::<u64>().read(), i as u64 * 7);
+                free(a, p, item);
+            }
+        }
+        let array = shrink(a, array.cast(), slots, smaller).cast::<NonNull<u8>>();
+        for i in 0..n / 2 {
+            // SAFETY: slot `i < n / 2` survived the shrink and holds a live `u64` block.
+            unsafe {
+                let p = array.add(i).read();
+                assert_eq!(
+                    p.cast::<u64>().read(),
+                    i as u64 * 7,
+                    "after grow and shrink"
+                );
+                free(a, p, item);
+            }
+        }
+        free(a, array.cast(), smaller);
+    }
+}
+
+/// Zig `testAllocatorAligned`: every alignment from 1 to 512, through grow and shrink.
+struct Aligned;
+impl Case for Aligned {
+    fn run<A: Allocator>(a: &A) {
+        for shift in 0..=9 {
+            let align = 1 << shift;
+            let l10 = Layout::from_size_align(10, align).unwrap();
+            let p = alloc(a, l10);
+            fill(p, 10, shift);
+            let l100 = Layout::from_size_align(100, align).unwrap();
+            let p = grow(a, p, l10, l100);
+            verify(p, 10, shift, "aligned grow");
+            fill(p, 100, shift);
+            let l3 = Layout::from_size_align(3, align).unwrap();
+            let p = shrink(a, p, l100, l3);
+            verify(p, 3, shift, "aligned shrink");
+            free(a, p, l3);
+        }
+    }
+}
+
+/// Zig `testAllocatorLargeAlignment`: alignments up to and above the page size.
+struct LargeAlignment;
+impl Case for LargeAlignment {
+    fn run<A: Allocator>(a: &A) {
+        let page = page();
+        for align in [page / 2, page, 2 * page, 16 * page] {
+            let large = Layout::from_size_align(page + 100, align).unwrap();
+            let p = alloc(a, large);
+            fill(p, large.size(), 3);
+            let small = Layout::from_size_align(page / 2, align).unwrap();
+            let p = shrink(a, p, large, small);
+            verify(p, small.size(), 3, "large-alignment shrink");
+            let larger = Layout::from_size_align(3 * page, align).unwrap();
+            let p = grow(a, p, small, larger);
+            verify(p, small.size(), 3, "large-alignment grow");
+            free(a, p, larger);
+        }
+        // A small alignment grown to a large one must move to a suitably aligned block.
+        let l = Layout::from_size_align(64, 8).unwrap();
+        let p = alloc(a, l);
+        fill(p, 64, 5);
+        let big = Layout::from_size_align(2 * page, 4 * page).unwrap();
+        let q = grow(a, p, l, big);
+        verify(q, 64, 5, "grow to a larger alignment");
+        free(a, q, big);
+    }
+}
+
+/// Zig `testAllocatorAlignedShrink`: a large, strongly aligned block allocated after
+/// small ones, shrunk, with contents and alignment intact.
+struct AlignedShrink;
+impl Case for AlignedShrink {
+    fn run<A: Allocator>(a: &A) {
+        let page = page();
+        let small = Layout::from_size_align(17, 1).unwrap();
+        let debris: Vec<_> = (0..scaled(20)).map(|_| alloc(a, small)).collect();
+        let align = 16 * page;
+        let big = Layout::from_size_align(2 * page + 50, align).unwrap();
+        let p = alloc(a, big);
+        fill(p, big.size(), 9);
+        let shrunk = Layout::from_size_align(page + 1, align).unwrap();
+        let p = shrink(a, p, big, shrunk);
+        verify(p, shrunk.size(), 9, "aligned shrink");
+        free(a, p, shrunk);
+        for d in debris {
+            free(a, d, small);
+        }
+    }
+}
+
+/// Zero-size layouts: dangling, aligned, freeable, growable and shrinkable to.
+struct ZeroSize;
+impl Case for ZeroSize {
+    fn run<A: Allocator>(a: &A) {
+        for align in [1, 8, 4096, 1 << 20] {
+            let zero = Layout::from_size_align(0, align).unwrap();
+            let p = alloc(a, zero);
+            free(a, p, zero);
+            let p = alloc(a, zero);
+            let some = Layout::from_size_align(24, align).unwrap();
+            let p = grow(a, p, zero, some);
+            fill(p, 24, 1);
+            let p = shrink(a, p, some, zero);
+            free(a, p, zero);
+        }
+        let z = check(
+            a.allocate_zeroed(Layout::new::<()>()).unwrap(),
+            Layout::new::<()>(),
+            "zst",
+        );
+        free(a, z, Layout::new::<()>());
+    }
+}
+
+/// Sizes near `isize::MAX` and huge alignments are `AllocError`, never a panic, and a
+/// failed grow leaves the old block intact.
+struct Impossible;
+impl Case for Impossible {
+    const ASKS_SYSTEM_FOR_TOO_MUCH: bool = true;
+
+    fn run<A: Allocator>(a: &A) {
+        for (size, align) in [
+            (isize::MAX as usize, 1),
+            (isize::MAX as usize - 7, 8),
+            (isize::MAX as usize / 2 + 1, 4096),
+            (1 << 62, 1 << 62),
+            (1, 1 << 40),
+        ] {
+            // Miri stops with "resource exhaustion" where the OS or libc returns an error,
+            // so under Miri only the sizes every strategy refuses by arithmetic, before any
+            // memory is asked for, are tried.
+            if cfg!(miri) && size < isize::MAX as usize - 8 {
+                continue;
+            }
+            let layout = Layout::from_size_align(size, align).unwrap();
+            assert!(a.allocate(layout).is_err(), "{layout:?} cannot be served");
+            assert!(
+                a.allocate_zeroed(layout).is_err(),
+                "{layout:?} cannot be served"
+            );
+        }
+        let l = Layout::from_size_align(32, 8).unwrap();
+        let p = alloc(a, l);
+        fill(p, 32, 4);
+        let huge = Layout::from_size_align(isize::MAX as usize - 7, 8).unwrap();
+        // SAFETY: `p` is a live block of `a` fitting `l`.
+        assert!(unsafe { a.grow(p, l, huge) }.is_err());
+        // SAFETY: as above; a failed grow leaves the block allocated.
+        assert!(unsafe { a.grow_zeroed(p, l, huge) }.is_err());
+        verify(p, 32, 4, "block after a failed grow");
+        free(a, p, l);
+    }
+}
+
+/// Contents survive a long series of grows and shrinks, one byte at a time and in jumps.
+struct GrowShrinkContents;
+impl Case for GrowShrinkContents {
+    fn run<A: Allocator>(a: &A) {
+        let mut layout = Layout::from_size_align(1, 4).unwrap();
+        let mut p = alloc(a, layout);
+        fill(p, 1, 7);
+        let top = scaled(3000);
+        let mut size = 1;
+        while size < top {
+            let next = if size < 64 { size + 1 } else { size * 3 / 2 };
+            let new = Layout::from_size_align(next, 4).unwrap();
+            p = grow(a, p, layout, new);
+            verify(p, size, 7, "grow");
+            fill(p, next, 7);
+            layout = new;
+            size = next;
+        }
+        while size > 1 {
+            let next = size / 3 + 1;
+            let new = Layout::from_size_align(next, 4).unwrap();
+            p = shrink(a, p, layout, new);
+            verify(p, next, 7, "shrink");
+            layout = new;
+            size = next;
+        }
+        free(a, p, layout);
+    }
+}
+
+/// `allocate_zeroed` and `grow_zeroed` hand out zeros, even over reused memory.
+struct Zeroed;
+impl Case for Zeroed {
+    fn run<A: Allocator>(a: &A) {
+        let l = Layout::from_size_align(5000, 16).unwrap();
+        // Dirty some memory first so a reusing allocator has garbage to clear.
+        let dirty = alloc(a, l);
+        fill(dirty, l.size(), 0xEE);
+        free(a, dirty, l);
+        let p = check(a.allocate_zeroed(l).unwrap(), l, "allocate_zeroed");
+        // SAFETY: `p` is a live block of `l.size()` bytes.
+        assert!((0..l.size()).all(|i| unsafe { p.as_ptr().add(i).read() } == 0));
+        fill(p, 100, 2);
+        let small = Layout::from_size_align(100, 16).unwrap();
+        let p = shrink(a, p, l, small);
+        let big = Layout::from_size_align(9000, 16).unwrap();
+        // SAFETY: `p` is a live block fitting `small`.
+        let q = check(
+            unsafe { a.grow_zeroed(p, small, big) }.unwrap(),
+            big,
+            "grow_zeroed",
+        );
+        verify(q, 100, 2, "grow_zeroed keeps the prefix");
+        // SAFETY: `q` is a live block of `big.size()` bytes.
+        assert!((100..big.size()).all(|i| unsafe { q.as_ptr().add(i).read() } == 0));
+        free(a, q, big);
+    }
+}
+
+/// Many live blocks of mixed sizes never overlap and keep their contents.
+struct NoOverlap;
+impl Case for NoOverlap {
+    fn run<A: Allocator>(a: &A) {
+        let mut live: Vec<(NonNull<u8>, Layout, u8)> = Vec::new();
+        for i in 0..scaled(300) {
+            let layout = Layout::from_size_align(1 + (i * 37) % 700, 1 << (i % 7)).unwrap();
+            let p = alloc(a, layout);
+            fill(p, layout.size(), i as u8);
+            live.push((p, layout, i as u8));
+            if i % 3 == 0 {
+                let (p, l, seed) = live.swap_remove(i % live.len());
+                verify(p, l.size(), seed, "before free");
+                free(a, p, l);
+            }
+        }
+        let mut ranges: Vec<_> = live
+            .iter()
+            .map(|(p, l, _)| (p.as_ptr().addr(), p.as_ptr().addr() + l.size()))
+            .collect();
+        ranges.sort();
+        assert!(
+            ranges.windows(2).all(|w| w[0].1 <= w[1].0),
+            "live blocks overlap"
+        );
+        for (p, l, seed) in live {
+            verify(p, l.size(), seed, "at the end");
+            free(a, p, l);
+        }
+    }
+}
+
+for_each_strategy!(
+    basic => Basic,
+    aligned => Aligned,
+    large_alignment => LargeAlignment,
+    aligned_shrink => AlignedShrink,
+    zero_size => ZeroSize,
+    impossible => Impossible,
+    grow_shrink_contents => GrowShrinkContents,
+    zeroed => Zeroed,
+    no_overlap => NoOverlap,
+);
+
+/// Exhaustion of bounded strategies: `AllocError`, never a panic; freeing makes room.
+mod exhaustion {
+    use super::*;
+    use allockit::{Arena, FixedBuffer};
+
+    fn exhaust<A: Allocator>(a: &A, budget: usize) -> Vec<NonNull<u8>> {
+        let l = Layout::from_size_align(100, 8).unwrap();
+        let mut blocks = Vec::new();
+        while let Ok(b) = a.allocate(l) {
+            blocks.push(check(b, l, "allocate"));
+            assert!(
+                blocks.len() * 100 <= budget,
+                "more handed out than the budget"
+            );
+        }
+        assert!(
+            blocks.len() * 104 + 100 > budget,
+            "gave up early: {}",
+            blocks.len()
+        );
+        // Further requests, grows and zero-size requests still behave.
+        assert!(a.allocate(Layout::new::<[u8; 100]>()).is_err());
+        let last = *blocks.last().unwrap();
+        let big = Layout::from_size_align(200, 8).unwrap();
+        // SAFETY: `last` is a live block fitting `l`.
+        assert!(unsafe { a.grow(last, l, big) }.is_err());
+        assert!(a.allocate(Layout::new::<()>()).is_ok());
+        // The most recent block is freed in place, so its room comes back.
+        free(a, blocks.pop().unwrap(), l);
+        blocks.push(alloc(a, l));
+        blocks
+    }
+
+    #[test]
+    fn fixed_buffer() {
+        let mut space = [0u8; 4096];
+        let mut buf = FixedBuffer::new(&mut space);
+        let first = exhaust(&buf, 4096).len();
+        buf.reset();
+        assert_eq!(
+            exhaust(&buf, 4096).len(),
+            first,
+            "reset gives every byte back"
+        );
+    }
+
+    #[test]
+    fn arena_with_limit() {
+        let mut arena = Arena::new();
+        arena.set_limit(Some(10_000));
+        let first = exhaust(&arena, 10_000).len();
+        assert!(arena.used_bytes() <= 10_000);
+        arena.reset();
+        assert_eq!(
+            exhaust(&arena, 10_000).len(),
+            first,
+            "reset gives every byte back"
+        );
+    }
+
+    #[test]
+    fn arena_scope_with_limit() {
+        let mut arena = Arena::new();
+        arena.set_limit(Some(20_000));
+        let first = arena.scope(|s| exhaust(&*s, 20_000).len());
+        assert_eq!(arena.used_bytes(), 0, "the scope gave its bytes back");
+        arena.scope(|s| assert_eq!(exhaust(&*s, 20_000).len(), first));
+    }
+}
