@@ -30,13 +30,16 @@
 //! arena, making 100 small allocations and dropping it: see the README for the ratio. `Global`
 //! also exists without `std`, so `Arena::new()` works in `no_std` + `alloc` builds.
 //!
-//! ## Reset keeps the largest chunk
+//! ## Reset keeps one chunk that holds the whole round
 //!
-//! [`reset`](Arena::reset) keeps the single largest chunk and returns the others. An arena
-//! reset in a loop converges in two rounds to one chunk that holds a whole round, after
-//! which a round calls its backing allocator zero times (a test proves this with
-//! [`Counting`](crate::Counting)); keeping every chunk would reach zero calls one round
-//! sooner but would hold about twice the memory forever.
+//! [`reset`](Arena::reset) keeps a single chunk: the largest, if the bytes used since the
+//! last reset fit in it; otherwise it replaces all chunks with one new chunk that does
+//! fit them. Keeping only the largest chunk (bumpalo's policy) was tried first and
+//! measured with [`Counting`](crate::Counting): a round of a growing `Vec` plus small
+//! values then cost two backing calls per round forever, because the round never fit
+//! the one chunk kept. With consolidation an arena reset in a loop makes zero backing
+//! calls from the second round on (a test proves it), while holding one chunk — keeping
+//! every chunk would also reach zero calls but holds the sum of all chunks forever.
 
 use alloc::alloc::{Global, handle_alloc_error};
 use core::cell::Cell;
@@ -277,8 +280,9 @@ impl<A: Allocator> Arena<A> {
         }
     }
 
-    /// Releases every block at once, keeping the largest chunk for reuse and returning
-    /// the others to the backing allocator. `&mut self` proves no block is borrowed.
+    /// Releases every block at once, keeping one chunk for reuse — one large enough for
+    /// everything used since the last reset — and returning the others to the backing
+    /// allocator. `&mut self` proves no block is borrowed.
     ///
     /// ```
     /// let mut arena = allockit::Arena::new();
@@ -292,7 +296,9 @@ impl<A: Allocator> Arena<A> {
     /// assert!(arena.reserved_bytes() >= 8000, "capacity kept");
     /// ```
     pub fn reset(&mut self) {
+        let used = self.used_bytes();
         let mut keep: Option<NonNull<Chunk>> = None;
+        let mut chunks = 0;
         for head in [
             self.current.take(),
             self.dedicated.take(),
@@ -300,31 +306,44 @@ impl<A: Allocator> Arena<A> {
         ] {
             let mut next = head;
             while let Some(chunk) = next {
+                chunks += 1;
                 // SAFETY: every chunk in the lists is live and owned by this arena.
                 let (prev, size) = unsafe { ((*chunk.as_ptr()).prev, (*chunk.as_ptr()).size) };
                 next = prev;
-                match keep {
-                    // SAFETY: `kept` is live and owned by this arena.
-                    Some(kept) if unsafe { (*kept.as_ptr()).size } >= size => {
-                        // SAFETY: `chunk` is unlinked and no block in it is borrowed.
-                        unsafe { self.free_chunk(chunk) }
-                    }
-                    Some(kept) => {
-                        // SAFETY: as above, for the smaller chunk kept so far.
-                        unsafe { self.free_chunk(kept) };
-                        keep = Some(chunk);
-                    }
-                    None => keep = Some(chunk),
-                }
+                let Some(kept) = keep else {
+                    keep = Some(chunk);
+                    continue;
+                };
+                // SAFETY: `kept` is live and owned by this arena.
+                let (smaller, larger) = if unsafe { (*kept.as_ptr()).size } >= size {
+                    (chunk, kept)
+                } else {
+                    (kept, chunk)
+                };
+                keep = Some(larger);
+                // SAFETY: `smaller` is unlinked, owned, and no block in it is borrowed.
+                unsafe { self.free_chunk(smaller) }
             }
         }
         self.retired.set(0);
         self.bump.set(core::ptr::null_mut(), core::ptr::null_mut());
-        if let Some(chunk) = keep {
-            // SAFETY: `chunk` is live, owned, and on no list now.
-            unsafe { (*chunk.as_ptr()).prev = None };
-            self.make_current_unlinked(chunk);
+        let Some(mut chunk) = keep else { return };
+        // SAFETY: `chunk` is live and owned.
+        let capacity = unsafe { (*chunk.as_ptr()).size } - HEADER;
+        if chunks > 1 && used > capacity {
+            // The round did not fit one chunk: replace it by one that does (if the backing
+            // allocator refuses, keep the largest).
+            let size = round_up(used.saturating_add(HEADER + MALLOC_OVERHEAD), 4096)
+                .map(|s| s.next_power_of_two() - MALLOC_OVERHEAD);
+            if let Some(Ok(bigger)) = size.map(|s| self.new_chunk(s, CHUNK_ALIGN)) {
+                // SAFETY: the old chunk is unlinked and none of its blocks is borrowed.
+                unsafe { self.free_chunk(chunk) };
+                chunk = bigger;
+            }
         }
+        // SAFETY: `chunk` is live, owned, and on no list now.
+        unsafe { (*chunk.as_ptr()).prev = None };
+        self.make_current_unlinked(chunk);
     }
 
     /// Runs `f` in a [`Scope`](crate::Scope) of this arena: every block allocated in it
