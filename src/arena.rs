@@ -757,7 +757,7 @@ mod tests {
         let first = arena.current.get().unwrap();
         assert!(small.addr() > first.as_ptr().addr() && small < chunk_end(first));
         assert!(arena.reserved_bytes() < FIRST_CHUNK + (1 << 20) + 2 * 4096);
-        assert_eq!(arena.used_bytes(), 2 + (1 << 20) + (4096 - HEADER));
+        assert_eq!(arena.used_bytes(), 2 * 8 + (1 << 20) + (4096 - HEADER));
     }
 
     #[test]

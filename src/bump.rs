@@ -5,11 +5,28 @@
 //! Bumping *up* (unlike bumpalo, which bumps down) is what lets the most recent block grow
 //! in place: growing only moves `cursor`, never the block, so a `Vec` that is the last
 //! allocation extends with no copy at all.
+//!
+//! The cursor is kept a multiple of [`MIN_ALIGN`] (8) by rounding every block's size up
+//! to it (bump-scope's `MIN_ALIGN` idea). Then a block aligned to at most 8 — nearly every
+//! Rust type — needs no padding arithmetic: the fast path is a load, a subtract, a compare
+//! and an add, with only one add on the cursor's dependency chain. Measured on the
+//! 10,000-`u64` benchmark, computing the padding every time made the arena 1.7× slower
+//! than bumpalo; the cost is up to 7 bytes per block whose size is not a multiple of 8.
 
 use core::cell::Cell;
 use core::ptr::NonNull;
 
 use crate::align::pad_up;
+
+/// Every block starts at a multiple of this, and the cursor stays one.
+pub(crate) const MIN_ALIGN: usize = 8;
+
+/// `size` rounded up to [`MIN_ALIGN`]: the bytes a block of `size` takes. Cannot overflow
+/// for the size of any `Layout` (at most `isize::MAX`).
+#[inline(always)]
+pub(crate) const fn footprint(size: usize) -> usize {
+    (size + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)
+}
 
 /// A region `[cursor, end)` of free bytes that allocations bump through.
 ///
@@ -32,14 +49,16 @@ impl Cursor {
         }
     }
 
-    /// Points the cursor at `[start, end)`.
+    /// Points the cursor at `[start, end)`, moving `start` up to a multiple of
+    /// [`MIN_ALIGN`] (or to `end`, if the region is smaller than that).
     ///
     /// The caller guarantees `start <= end`, both derived from one writable region that
     /// outlives every block handed out from it.
     #[inline]
     pub(crate) fn set(&self, start: *mut u8, end: *mut u8) {
         debug_assert!(start.addr() <= end.addr());
-        self.cursor.set(start);
+        let pad = pad_up(start.addr(), MIN_ALIGN).min(end.addr() - start.addr());
+        self.cursor.set(start.wrapping_add(pad));
         self.end.set(end);
     }
 
@@ -70,27 +89,34 @@ impl Cursor {
 
     /// The fast path: carves `size` bytes aligned to `align` out of the region, or `None`
     /// when they do not fit. `size` must be at most `isize::MAX - (align - 1)` (true of
-    /// every `Layout`), so `pad + size` cannot overflow.
+    /// every `Layout`), so `pad + footprint(size)` cannot overflow.
     #[inline(always)]
     pub(crate) fn bump(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         let cursor = self.cursor.get();
-        let pad = pad_up(cursor.addr(), align);
-        let needed = pad + size;
+        // The cursor is a multiple of MIN_ALIGN, so small alignments need no padding;
+        // `align` is a constant for typed allocations, so this branch folds away.
+        let pad = if align <= MIN_ALIGN {
+            0
+        } else {
+            pad_up(cursor.addr(), align)
+        };
+        let needed = pad + footprint(size);
         if needed > self.end.get().addr() - cursor.addr() {
             return None;
         }
         let block = cursor.wrapping_add(pad);
-        self.cursor.set(block.wrapping_add(size));
+        self.cursor.set(cursor.wrapping_add(needed));
         // SAFETY: the region is non-null whenever it has room (an empty cursor has
         // `cursor == end == null`, and then only `needed == 0` passes, which callers rule
         // out by handling zero-size layouts first), and `block` lies inside it.
         Some(unsafe { NonNull::new_unchecked(block) })
     }
 
-    /// Whether `[ptr, ptr + size)` is the most recent block, i.e. it ends at the cursor.
+    /// Whether the block of `size` bytes at `ptr` is the most recent one, i.e. its
+    /// footprint ends at the cursor.
     #[inline(always)]
     pub(crate) fn is_last(&self, ptr: NonNull<u8>, size: usize) -> bool {
-        ptr.as_ptr().addr().wrapping_add(size) == self.cursor.get().addr()
+        ptr.as_ptr().addr().wrapping_add(footprint(size)) == self.cursor.get().addr()
     }
 
     /// Frees the most recent block by moving the cursor back to it; a no-op for any other
@@ -98,7 +124,8 @@ impl Cursor {
     #[inline(always)]
     pub(crate) fn free(&self, ptr: NonNull<u8>, size: usize) {
         if self.is_last(ptr, size) {
-            self.cursor.set(self.cursor.get().wrapping_sub(size));
+            self.cursor
+                .set(self.cursor.get().wrapping_sub(footprint(size)));
         }
     }
 
@@ -109,11 +136,11 @@ impl Cursor {
         if !self.is_last(ptr, old_size) {
             return false;
         }
-        let start = self.cursor.get().wrapping_sub(old_size);
-        if new_size > self.end.get().addr() - start.addr() {
+        let start = self.cursor.get().wrapping_sub(footprint(old_size));
+        if footprint(new_size) > self.end.get().addr() - start.addr() {
             return false;
         }
-        self.cursor.set(start.wrapping_add(new_size));
+        self.cursor.set(start.wrapping_add(footprint(new_size)));
         true
     }
 }

@@ -31,7 +31,7 @@ use crate::bump::Cursor;
 /// v.extend([1u32, 2, 3, 4]);
 /// v.reserve_exact(1); // the vector is the most recent block: it grows in place
 /// v.push(5);
-/// assert_eq!(buf.used(), 5 * 4);
+/// assert_eq!(buf.used(), 24); // 5 × 4 bytes, rounded up to a multiple of 8
 /// ```
 ///
 /// `FixedBuffer` is `Send` but not `Sync`:

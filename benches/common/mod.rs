@@ -1,0 +1,75 @@
+//! Adapters that put the comparison allocators behind the same traits as allockit's.
+#![allow(dead_code)]
+
+use std::alloc::{AllocError, Allocator, GlobalAlloc, Layout};
+use std::ptr::NonNull;
+
+/// A `GlobalAlloc` (glibc's `System`, `MiMalloc`) as a per-collection `Allocator`.
+#[derive(Clone, Copy, Default)]
+pub struct ViaGlobal<G>(pub G);
+
+// SAFETY: forwards to a `GlobalAlloc`, whose blocks stay valid until freed; zero-size
+// layouts get a dangling pointer and are never passed on.
+unsafe impl<G: GlobalAlloc> Allocator for ViaGlobal<G> {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(NonNull::slice_from_raw_parts(layout.dangling_ptr(), 0));
+        }
+        // SAFETY: the layout has a non-zero size.
+        let p = unsafe { self.0.alloc(layout) };
+        NonNull::new(p)
+            .map(|p| NonNull::slice_from_raw_parts(p, layout.size()))
+            .ok_or(AllocError)
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if layout.size() != 0 {
+            // SAFETY: `ptr` came from `alloc`/`realloc` with this layout (caller).
+            unsafe { self.0.dealloc(ptr.as_ptr(), layout) }
+        }
+    }
+
+    #[inline]
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if old.size() == 0 || old.align() != new.align() {
+            let fresh = self.allocate(new)?;
+            // SAFETY: both blocks are live and distinct; `old.size()` bytes are valid.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr.as_ptr(), fresh.cast().as_ptr(), old.size());
+                self.deallocate(ptr, old);
+            }
+            return Ok(fresh);
+        }
+        // SAFETY: `ptr` is live with layout `old`, and `new.size()` is non-zero.
+        let p = unsafe { self.0.realloc(ptr.as_ptr(), old, new.size()) };
+        NonNull::new(p)
+            .map(|p| NonNull::slice_from_raw_parts(p, new.size()))
+            .ok_or(AllocError)
+    }
+}
+
+/// Any core `Allocator` as an `allocator_api2` allocator, for hashbrown.
+pub struct Api2<A>(pub A);
+
+// SAFETY: every method forwards to the core `Allocator` impl, which upholds the contract.
+unsafe impl<A: Allocator> allocator_api2::alloc::Allocator for Api2<A> {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        self.0
+            .allocate(layout)
+            .map_err(|_| allocator_api2::alloc::AllocError)
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.deallocate(ptr, layout) }
+    }
+}
