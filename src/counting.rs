@@ -237,11 +237,11 @@ mirror_allocator_api2!(impl[A: Allocator] for Counting<A>);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::alloc::Global;
 
     #[test]
     fn counts_every_kind_of_call() {
-        let c = Counting::new(Global);
+        let mut space = [0u8; 128];
+        let c = Counting::new(crate::FixedBuffer::new(&mut space));
         let small = Layout::from_size_align(16, 8).unwrap();
         let big = Layout::from_size_align(64, 8).unwrap();
         let p = c.allocate(small).unwrap().cast::<u8>();
@@ -252,8 +252,10 @@ mod tests {
             let s = c.shrink(g, big, small).unwrap().cast::<u8>();
             c.deallocate(s, small);
         }
-        let bad = Layout::from_size_align(isize::MAX as usize - 7, 8).unwrap();
-        assert!(c.allocate(bad).is_err());
+        assert!(
+            c.allocate(Layout::new::<[u8; 129]>()).is_err(),
+            "the buffer is exhausted"
+        );
         let s = c.stats();
         assert_eq!(
             (
@@ -269,5 +271,7 @@ mod tests {
             (s.live_bytes, s.peak_bytes, s.total_bytes, s.calls()),
             (0, 64, 64, 5)
         );
+        c.reset_stats();
+        assert_eq!(c.stats(), Stats::default());
     }
 }

@@ -41,7 +41,8 @@ use crate::bump::Cursor;
 /// is_sync::<allockit::FixedBuffer<'static>>();
 /// ```
 pub struct FixedBuffer<'a> {
-    /// The first byte of the buffer; invariant: `start <= cursor <= end` of `bump`.
+    /// The first usable byte of the buffer (its first 8-aligned byte); invariant:
+    /// `start <= cursor <= end` of `bump`.
     start: NonNull<u8>,
     /// The free tail `[cursor, end)` of the buffer.
     bump: Cursor,
@@ -54,7 +55,8 @@ pub struct FixedBuffer<'a> {
 unsafe impl Send for FixedBuffer<'_> {}
 
 impl<'a> FixedBuffer<'a> {
-    /// Allocates from `buffer`. Its initial contents are irrelevant.
+    /// Allocates from `buffer`. Its initial contents are irrelevant. Blocks start at
+    /// multiples of 8, so up to 7 bytes at the start of an unaligned buffer go unused.
     ///
     /// ```
     /// let mut bytes = vec![0u8; 1024];
@@ -85,8 +87,9 @@ impl<'a> FixedBuffer<'a> {
         let bump = Cursor::empty();
         bump.set(start, end);
         FixedBuffer {
-            // A slice pointer is never null, even for an empty slice.
-            start: NonNull::new(start).unwrap_or(NonNull::dangling()),
+            // The cursor starts at the first 8-aligned byte; a slice pointer is never null,
+            // even for an empty slice, and neither is a position inside or at its end.
+            start: NonNull::new(bump.position()).unwrap_or(NonNull::dangling()),
             bump,
             _buffer: PhantomData,
         }
@@ -105,7 +108,8 @@ impl<'a> FixedBuffer<'a> {
         self.bump.remaining()
     }
 
-    /// The buffer's total size.
+    /// The bytes the buffer can hand out: its size, less up to 7 bytes skipped to start
+    /// at an 8-aligned address.
     #[inline]
     pub fn capacity(&self) -> usize {
         self.bump.end().addr() - self.start.as_ptr().addr()
