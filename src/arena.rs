@@ -676,68 +676,6 @@ impl<A: Allocator> Arena<A> {
     }
 }
 
-/// Implements `core::alloc::Allocator` (and its allocator-api2 mirror) for a type whose
-/// `core()` method returns the `Arena` to allocate from.
-macro_rules! arena_allocator {
-    (impl[$($gen:tt)*] for $ty:ty) => {
-        // SAFETY: blocks are disjoint ranges of chunks the arena owns; they stay valid
-        // until the arena is reset or dropped, or the scope that allocated them ends,
-        // and each of those needs the allocator to be no longer borrowed. Chunks are out
-        // of line, so moving the allocator moves no block.
-        unsafe impl<$($gen)*> core::alloc::Allocator for $ty {
-            #[inline(always)]
-            fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-                let p = self.core().alloc_block(layout)?;
-                Ok(NonNull::slice_from_raw_parts(p, layout.size()))
-            }
-
-            #[inline(always)]
-            unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-                self.core().bump.free(ptr, layout.size());
-            }
-
-            #[inline]
-            unsafe fn grow(
-                &self,
-                ptr: NonNull<u8>,
-                old: Layout,
-                new: Layout,
-            ) -> Result<NonNull<[u8]>, AllocError> {
-                // SAFETY: forwarded from the caller.
-                unsafe { self.core().grow_block(ptr, old, new) }
-            }
-
-            #[inline]
-            unsafe fn grow_zeroed(
-                &self,
-                ptr: NonNull<u8>,
-                old: Layout,
-                new: Layout,
-            ) -> Result<NonNull<[u8]>, AllocError> {
-                // SAFETY: forwarded from the caller; the block is writable over its length.
-                unsafe {
-                    let block = self.core().grow_block(ptr, old, new)?;
-                    $crate::api::zero_tail(block, old.size());
-                    Ok(block)
-                }
-            }
-
-            #[inline]
-            unsafe fn shrink(
-                &self,
-                ptr: NonNull<u8>,
-                old: Layout,
-                new: Layout,
-            ) -> Result<NonNull<[u8]>, AllocError> {
-                // SAFETY: forwarded from the caller.
-                unsafe { self.core().shrink_block(ptr, old, new) }
-            }
-        }
-
-        mirror_allocator_api2!(impl[$($gen)*] for $ty);
-    };
-}
-
 arena_allocator!(impl[A: Allocator] for Arena<A>);
 
 #[cfg(test)]

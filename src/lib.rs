@@ -85,3 +85,8 @@ pub use fixed_buffer::FixedBuffer;
 #[cfg(feature = "std")]
 pub use pages::Pages;
 pub use scope::Scope;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -47,7 +47,6 @@
 //! ```
 
 use core::marker::PhantomData;
-use core::ptr::NonNull;
 
 use alloc::alloc::Global;
 

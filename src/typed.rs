@@ -1,5 +1,5 @@
-//! The typed allocation methods (`alloc`, `alloc_with`, `alloc_slice_copy`, …) that
-//! [`Arena`](crate::Arena) and [`Scope`](crate::Scope) share.
+//! What [`Arena`](crate::Arena) and [`Scope`](crate::Scope) share: the typed allocation
+//! methods (`alloc`, `alloc_with`, `alloc_slice_copy`, …) and the `Allocator` impl.
 //!
 //! One macro writes them for both, so the two cannot drift apart. The only difference is
 //! the lifetime of what they return: an `Arena` hands out references tied to the borrow
@@ -225,5 +225,67 @@ macro_rules! typed_alloc_methods {
                 Err(_) => $crate::typed::fail(Some(layout)),
             }
         }
+    };
+}
+
+/// Implements `core::alloc::Allocator` (and its allocator-api2 mirror) for a type whose
+/// `core()` method returns the `Arena` to allocate from.
+macro_rules! arena_allocator {
+    (impl[$($gen:tt)*] for $ty:ty) => {
+        // SAFETY: blocks are disjoint ranges of chunks the arena owns; they stay valid
+        // until the arena is reset or dropped, or the scope that allocated them ends,
+        // and each of those needs the allocator to be no longer borrowed. Chunks are out
+        // of line, so moving the allocator moves no block.
+        unsafe impl<$($gen)*> core::alloc::Allocator for $ty {
+            #[inline(always)]
+            fn allocate(&self, layout: core::alloc::Layout) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+                let p = self.core().alloc_block(layout)?;
+                Ok(core::ptr::NonNull::slice_from_raw_parts(p, layout.size()))
+            }
+
+            #[inline(always)]
+            unsafe fn deallocate(&self, ptr: core::ptr::NonNull<u8>, layout: core::alloc::Layout) {
+                self.core().bump.free(ptr, layout.size());
+            }
+
+            #[inline]
+            unsafe fn grow(
+                &self,
+                ptr: core::ptr::NonNull<u8>,
+                old: core::alloc::Layout,
+                new: core::alloc::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+                // SAFETY: forwarded from the caller.
+                unsafe { self.core().grow_block(ptr, old, new) }
+            }
+
+            #[inline]
+            unsafe fn grow_zeroed(
+                &self,
+                ptr: core::ptr::NonNull<u8>,
+                old: core::alloc::Layout,
+                new: core::alloc::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+                // SAFETY: forwarded from the caller; the block is writable over its length.
+                unsafe {
+                    let block = self.core().grow_block(ptr, old, new)?;
+                    $crate::api::zero_tail(block, old.size());
+                    Ok(block)
+                }
+            }
+
+            #[inline]
+            unsafe fn shrink(
+                &self,
+                ptr: core::ptr::NonNull<u8>,
+                old: core::alloc::Layout,
+                new: core::alloc::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+                // SAFETY: forwarded from the caller.
+                unsafe { self.core().shrink_block(ptr, old, new) }
+            }
+        }
+
+        mirror_allocator_api2!(impl[$($gen)*] for $ty);
     };
 }
