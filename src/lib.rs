@@ -77,6 +77,10 @@ mod os;
 #[cfg(feature = "std")]
 mod pages;
 mod scope;
+mod side_table;
+mod size_class;
+mod size_classes;
+mod slab;
 
 pub use api::{AllocError, Allocator, Layout};
 pub use arena::Arena;
@@ -85,6 +89,8 @@ pub use fixed_buffer::FixedBuffer;
 #[cfg(feature = "std")]
 pub use pages::Pages;
 pub use scope::Scope;
+pub use size_classes::SizeClasses;
+pub use slab::{Slab, SlabStats};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
