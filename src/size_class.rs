@@ -139,8 +139,8 @@ mod tests {
         assert_eq!(class_for(l(10, 4096)).map(size_of_class), Some(4096));
         assert_eq!(class_for(l(10, 8192)), None);
         assert_eq!(class_for(l(MAX_SMALL + 1, 8)), None);
-        for class in 0..CLASSES {
-            assert_eq!(SIZES[class] % align_of(class), 0);
+        for (class, size) in SIZES.iter().enumerate() {
+            assert_eq!(size % align_of(class), 0);
         }
     }
 }

@@ -299,7 +299,7 @@ impl<A: Allocator> Slab<A> {
         };
         let d = &mut core.descs.as_mut_slice()[i];
         let offset = addr - d.base.as_ptr().addr();
-        if offset >= span || offset % core.stride != 0 {
+        if offset >= span || !offset.is_multiple_of(core.stride) {
             return invalid_free(ptr, "not the start of a slot");
         }
         let slot = offset / core.stride;
