@@ -375,6 +375,7 @@ impl Case for HashbrownMap {
 }
 
 for_each_strategy!(
+    slab: false;
     std_vec => StdVec,
     boxes => Boxes,
     linked_list => List,

@@ -357,6 +357,7 @@ impl Case for NoOverlap {
 }
 
 for_each_strategy!(
+    slab: true;
     basic => Basic,
     aligned => Aligned,
     large_alignment => LargeAlignment,

@@ -10,7 +10,7 @@ use core::alloc::{Allocator, Layout};
 use core::ptr::NonNull;
 use std::alloc::Global;
 
-use allockit::{Arena, Counting, FixedBuffer, Pages, Scope};
+use allockit::{Arena, Counting, FixedBuffer, Pages, Scope, SizeClasses, Slab};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -237,6 +237,37 @@ fn drive_plain<A: Allocator>(a: &mut A, ops: &[Op], reset: impl Fn(&mut A), mode
     }
 }
 
+/// Runs `ops` on an allocator that frees individually; a reset op frees every block.
+fn drive_individual<A: Allocator>(a: &A, ops: &[Op], model: &mut Model) {
+    for chunk in ops.split(|op| matches!(op, Op::Reset)) {
+        for op in chunk
+            .iter()
+            .filter(|op| !matches!(op, Op::Enter | Op::Exit))
+        {
+            model.apply(a, op, 0);
+        }
+        model.free_all(a);
+    }
+}
+
+/// Narrows allocation ops to what a 256-byte, 16-aligned slab can serve (most of them;
+/// the rest must be refused without harm).
+fn for_slab(ops: Vec<Op>) -> Vec<Op> {
+    ops.into_iter()
+        .map(|op| match op {
+            Op::Alloc { size, align_shift } => Op::Alloc {
+                size: size % 300,
+                align_shift: align_shift % 6,
+            },
+            Op::Grow { pick, extra } => Op::Grow {
+                pick,
+                extra: extra % 64,
+            },
+            op => op,
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -284,5 +315,21 @@ proptest! {
             model.free_all(&counting);
         }
         prop_assert_eq!(counting.stats().live_bytes, 0);
+    }
+
+    #[test]
+    fn size_classes_match_model(ops in prop::collection::vec(op(), 1..300)) {
+        let heap = SizeClasses::new();
+        drive_individual(&heap, &ops, &mut Model::default());
+    }
+
+    #[test]
+    fn slab_matches_model_and_ends_with_every_slot_free(ops in prop::collection::vec(op(), 1..300)) {
+        let slab = Slab::new(Layout::from_size_align(256, 16).unwrap());
+        drive_individual(&slab, &for_slab(ops), &mut Model::default());
+        let stats = slab.stats();
+        prop_assert_eq!(stats.live, 0);
+        prop_assert_eq!(stats.free_slots, stats.slabs * stats.slots_per_slab);
+        prop_assert!(stats.slabs <= 1, "empty slabs beyond the reserve went back");
     }
 }

@@ -33,10 +33,16 @@ pub const FIXED_BYTES: usize = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
 /// per strategy.
 ///
 /// Strategies: `Pages`, `FixedBuffer` on the heap and on the stack, `Arena` on `Global`
-/// and on `Pages`, an `Arena` with a limit, an arena `Scope` and a nested one, and
-/// `Counting` over `Global` and over an `Arena`.
+/// and on `Pages`, an `Arena` with a limit, an arena `Scope` and a nested one, `Counting`
+/// over `Global` and over an `Arena`, `SizeClasses` on `Pages` and on `Global`, and a
+/// `Slab` whose 1 MiB, 1 MiB-aligned slots hold the largest block and alignment any case
+/// asks for
+/// (a slab refuses layouts larger than its slot by design). `slab: false` leaves the
+/// slab out, for cases that need blocks larger than any fixed slot (growing collections).
 macro_rules! for_each_strategy {
-    ($($module:ident => $case:ident),* $(,)?) => {
+    (slab: true; $($rest:tt)*) => { for_each_strategy!(@slab all(); $($rest)*); };
+    (slab: false; $($rest:tt)*) => { for_each_strategy!(@slab any(); $($rest)*); };
+    (@slab $slab:meta; $($module:ident => $case:ident),* $(,)?) => {
         $(
             mod $module {
                 use super::*;
@@ -114,6 +120,25 @@ macro_rules! for_each_strategy {
                 #[test]
                 fn counting_arena() {
                     super::$case::run(&Counting::new(Arena::new()));
+                }
+
+                #[test]
+                fn size_classes() {
+                    super::$case::run(&SizeClasses::new());
+                }
+
+                #[test]
+                fn size_classes_on_global() {
+                    super::$case::run(&SizeClasses::new_in(Global));
+                }
+
+                #[cfg($slab)]
+                #[test]
+                fn slab() {
+                    let slot = core::alloc::Layout::from_size_align(1 << 20, 1 << 20).unwrap();
+                    let slab = Slab::new(slot);
+                    super::$case::run(&slab);
+                    assert_eq!(slab.stats().live, 0, "the case freed every block");
                 }
             }
         )*
