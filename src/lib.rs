@@ -72,6 +72,7 @@ mod arena;
 mod bump;
 mod counting;
 mod fixed_buffer;
+mod free_list;
 #[cfg(feature = "std")]
 mod os;
 #[cfg(feature = "std")]
@@ -86,6 +87,7 @@ pub use api::{AllocError, Allocator, Layout};
 pub use arena::Arena;
 pub use counting::{Counting, Stats};
 pub use fixed_buffer::FixedBuffer;
+pub use free_list::{FreeList, FreeListStats};
 #[cfg(feature = "std")]
 pub use pages::Pages;
 pub use scope::Scope;

@@ -162,7 +162,8 @@ impl<A: Allocator> SizeClasses<A> {
     ///
     /// ```
     /// use core::alloc::Layout;
-    /// assert_eq!(allockit::SizeClasses::block_size(Layout::new::<[u8; 65]>()), 80);
+    /// use allockit::SizeClasses;
+    /// assert_eq!(SizeClasses::<allockit::Pages>::block_size(Layout::new::<[u8; 65]>()), 80);
     /// ```
     pub fn block_size(layout: Layout) -> usize {
         match layout.size() {

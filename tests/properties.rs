@@ -10,7 +10,7 @@ use core::alloc::{Allocator, Layout};
 use core::ptr::NonNull;
 use std::alloc::Global;
 
-use allockit::{Arena, Counting, FixedBuffer, Pages, Scope, SizeClasses, Slab};
+use allockit::{Arena, Counting, FixedBuffer, FreeList, Pages, Scope, SizeClasses, Slab};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -331,5 +331,21 @@ proptest! {
         prop_assert_eq!(stats.live, 0);
         prop_assert_eq!(stats.free_slots, stats.slabs * stats.slots_per_slab);
         prop_assert!(stats.slabs <= 1, "empty slabs beyond the reserve went back");
+    }
+
+    #[test]
+    fn free_list_matches_model_and_coalesces_completely(ops in prop::collection::vec(op(), 1..300)) {
+        let heap = FreeList::new();
+        let mut model = Model::default();
+        for chunk in ops.split(|op| matches!(op, Op::Reset)) {
+            for op in chunk.iter().filter(|op| !matches!(op, Op::Enter | Op::Exit)) {
+                model.apply(&heap, op, 0);
+                heap.check_invariants();
+            }
+            model.free_all(&heap);
+            heap.check_invariants();
+            let stats = heap.stats();
+            prop_assert_eq!(stats.free_blocks, stats.regions, "one coalesced block per region");
+        }
     }
 }

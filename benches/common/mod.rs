@@ -73,3 +73,29 @@ unsafe impl<A: Allocator> allocator_api2::alloc::Allocator for Api2<A> {
         unsafe { self.0.deallocate(ptr, layout) }
     }
 }
+
+/// glibc's `struct mallinfo2`.
+#[repr(C)]
+struct MallInfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+
+unsafe extern "C" {
+    fn mallinfo2() -> MallInfo2;
+}
+
+/// Bytes glibc holds from the OS: the main arena (sbrk) plus mmap'd chunks.
+pub fn glibc_held_bytes() -> usize {
+    // SAFETY: `mallinfo2` only reads allocator statistics.
+    let m = unsafe { mallinfo2() };
+    m.arena + m.hblkhd
+}

@@ -34,7 +34,8 @@ pub const FIXED_BYTES: usize = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
 ///
 /// Strategies: `Pages`, `FixedBuffer` on the heap and on the stack, `Arena` on `Global`
 /// and on `Pages`, an `Arena` with a limit, an arena `Scope` and a nested one, `Counting`
-/// over `Global` and over an `Arena`, `SizeClasses` on `Pages` and on `Global`, and a
+/// over `Global` and over an `Arena`, `FreeList` and `SizeClasses` on `Pages` and on
+/// `Global`, and a
 /// `Slab` whose 1 MiB, 1 MiB-aligned slots hold the largest block and alignment any case
 /// asks for
 /// (a slab refuses layouts larger than its slot by design). `slab: false` leaves the
@@ -120,6 +121,20 @@ macro_rules! for_each_strategy {
                 #[test]
                 fn counting_arena() {
                     super::$case::run(&Counting::new(Arena::new()));
+                }
+
+                #[test]
+                fn free_list() {
+                    let heap = FreeList::new();
+                    super::$case::run(&heap);
+                    heap.check_invariants();
+                    let stats = heap.stats();
+                    assert_eq!(stats.free_blocks, stats.regions, "coalesced: {stats:?}");
+                }
+
+                #[test]
+                fn free_list_on_global() {
+                    super::$case::run(&FreeList::new_in(Global));
                 }
 
                 #[test]
