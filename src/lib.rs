@@ -82,6 +82,7 @@ mod side_table;
 mod size_class;
 mod size_classes;
 mod slab;
+mod tlsf;
 
 pub use api::{AllocError, Allocator, Layout};
 pub use arena::Arena;

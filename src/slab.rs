@@ -96,7 +96,7 @@ impl Divisor {
     /// `n / d` if `d` divides `n`, else `None`.
     #[inline(always)]
     fn exact(self, n: usize) -> Option<usize> {
-        if (n | self.d) >> 32 != 0 {
+        if ((n | self.d) as u64) >> 32 != 0 {
             return n.is_multiple_of(self.d).then(|| n / self.d);
         }
         if self.d == 1 {

@@ -22,7 +22,7 @@ pub trait Case {
 
     /// Whether the case asks the *system* allocator for impossible amounts. Miri stops
     /// with "resource exhaustion" where glibc returns null, so under Miri such a case is
-    /// not run over `Counting<Global>`, whose every call reaches the system allocator.
+    /// not run over the strategies on `Global` that pass large requests through to it.
     const ASKS_SYSTEM_FOR_TOO_MUCH: bool = false;
 }
 
@@ -134,6 +134,10 @@ macro_rules! for_each_strategy {
 
                 #[test]
                 fn free_list_on_global() {
+                    if cfg!(miri) && <super::$case as Case>::ASKS_SYSTEM_FOR_TOO_MUCH {
+                        eprintln!("not under Miri: the system allocator cannot refuse here");
+                        return;
+                    }
                     super::$case::run(&FreeList::new_in(Global));
                 }
 
@@ -144,6 +148,10 @@ macro_rules! for_each_strategy {
 
                 #[test]
                 fn size_classes_on_global() {
+                    if cfg!(miri) && <super::$case as Case>::ASKS_SYSTEM_FOR_TOO_MUCH {
+                        eprintln!("not under Miri: the system allocator cannot refuse here");
+                        return;
+                    }
                     super::$case::run(&SizeClasses::new_in(Global));
                 }
 
