@@ -13,6 +13,11 @@
 //!   freed all at once when the scope ends; the arena's `used_bytes` returns to its earlier
 //!   value.
 //! - `Counting` over `Global`: a `BTreeMap` with inserts and removals.
+//! - `SizeClasses`: a `BTreeMap<u64, Vec<u8>>` whose values come and go in mixed sizes,
+//!   map nodes and values both in the size classes.
+//! - `FreeList`: lines of a text buffer (`Vec<Vec<u8>>`) that grow and shrink; a line
+//!   grows in place when the block after it is free.
+//! - `Slab`: a singly linked stack of 200,000 boxed nodes, pushed and popped in waves.
 //!
 //! Run it with `cargo run --release --example tour`.
 #![feature(allocator_api, btreemap_alloc)]
@@ -21,7 +26,7 @@ use std::alloc::Global;
 use std::collections::{BTreeMap, LinkedList};
 use std::time::{Duration, Instant};
 
-use allockit::{Arena, Counting, FixedBuffer, Pages, Stats};
+use allockit::{Arena, Counting, FixedBuffer, FreeList, Pages, SizeClasses, Slab, Stats};
 
 /// One row of the table: strategy, workload, result, calls, bytes reserved, time.
 type Row = [String; 6];
@@ -209,11 +214,124 @@ fn counting_global() -> Row {
     row(names, stats, reserved, time)
 }
 
+fn size_classes() -> Row {
+    let counting = Counting::new(SizeClasses::new());
+    let start = Instant::now();
+    let mut map = BTreeMap::new_in(&counting);
+    let mut rng = Rng(7);
+    for i in 0..200_000u64 {
+        let key = rng.next() % 20_000;
+        if i % 3 == 0 {
+            map.remove(&key);
+        } else {
+            let mut value = Vec::new_in(&counting);
+            value.resize(8 + (rng.next() % 500) as usize, i as u8);
+            map.insert(key, value);
+        }
+    }
+    let bytes_live: usize = map.values().map(|v| v.len()).sum();
+    let result = format!(
+        "{} keys, {} in values",
+        thousands(map.len()),
+        bytes(bytes_live)
+    );
+    drop(map);
+    let time = start.elapsed();
+    let stats = counting.stats();
+    let reserved = bytes(counting.inner().reserved_bytes());
+    let names = [
+        "SizeClasses",
+        "BTreeMap<u64, Vec<u8>>: 200,000 ops, 8-507 B values",
+        &result,
+    ];
+    row(names, stats, reserved, time)
+}
+
+fn free_list() -> Row {
+    let counting = Counting::new(FreeList::new());
+    let start = Instant::now();
+    let mut lines: Vec<Vec<u8, _>, _> = Vec::new_in(&counting);
+    let mut rng = Rng(11);
+    for _ in 0..2_000 {
+        lines.push(Vec::new_in(&counting));
+    }
+    for _ in 0..200_000 {
+        let line = &mut lines[(rng.next() % 2_000) as usize];
+        if rng.next() % 4 == 0 {
+            line.truncate(line.len() / 2);
+            line.shrink_to_fit();
+        } else {
+            line.extend_from_slice(b"typed ");
+        }
+    }
+    let text: usize = lines.iter().map(|l| l.len()).sum();
+    let free = counting.inner().stats();
+    let result = format!(
+        "{} of text, {} free blocks",
+        bytes(text),
+        thousands(free.free_blocks)
+    );
+    drop(lines);
+    let time = start.elapsed();
+    let stats = counting.stats();
+    let reserved = bytes(counting.inner().reserved_bytes());
+    let names = [
+        "FreeList",
+        "2,000 text lines grown and shrunk 200,000x",
+        &result,
+    ];
+    row(names, stats, reserved, time)
+}
+
+fn slab() -> Row {
+    struct Node<'a> {
+        value: u64,
+        next: Option<Box<Node<'a>, &'a Counting<Slab>>>,
+    }
+    let counting = Counting::new(Slab::for_type::<Node<'static>>());
+    let start = Instant::now();
+    let mut head: Option<Box<Node<'_>, _>> = None;
+    let mut sum = 0u64;
+    for wave in 0..4u64 {
+        for value in 0..200_000 {
+            head = Some(Box::new_in(
+                Node {
+                    value: value + wave,
+                    next: head,
+                },
+                &counting,
+            ));
+        }
+        for _ in 0..150_000 {
+            let node = head.take().map(|b| *b).unwrap();
+            sum += node.value;
+            head = node.next;
+        }
+    }
+    let live = counting.inner().stats();
+    let result = format!(
+        "{} nodes live, {} slabs",
+        thousands(live.live),
+        thousands(live.slabs)
+    );
+    while let Some(node) = head.take() {
+        sum += node.value;
+        head = (*node).next;
+    }
+    assert!(sum > 0);
+    let time = start.elapsed();
+    let stats = counting.stats();
+    let reserved = bytes(live.slabs * live.slots_per_slab * live.slot_size);
+    let names = ["Slab", "linked stack of boxed nodes, 4 waves", &result];
+    row(names, stats, reserved, time)
+}
+
 fn main() {
     let words = text(200_000);
     let mut rows = vec![pages(), fixed_buffer(&words)];
     rows.extend(arena(&words));
     rows.push(counting_global());
+    rows.extend([size_classes(), free_list(), slab()]);
 
     println!("allockit tour: each strategy runs a real collection, watched by a Counting wrapper");
     println!();
@@ -221,7 +339,7 @@ fn main() {
         "strategy",
         "workload",
         "result",
-        "calls: alloc/grow/shrink/free",
+        "alloc/grow/shrink/free",
         "reserved",
         "time",
     ];

@@ -3,12 +3,12 @@
 //! ## Design (Bonwick's slab, SLUB's simplicity)
 //!
 //! A `Slab` serves one object layout. Its memory is a set of **slabs**, each an array of
-//! up to 256 equal **slots** taken from the backing allocator in one call. Objects
+//! up to 512 equal **slots** taken from the backing allocator in one call. Objects
 //! allocated one after another sit next to each other, which is what makes a linked
 //! structure of boxed nodes cache-friendly.
 //!
 //! The metadata lives out of line, in a sorted table of slab descriptors (base address,
-//! a 256-bit occupancy bitmap, a free count) kept in the backing allocator. No byte of a
+//! a 512-bit occupancy bitmap, a free count) kept in the backing allocator. No byte of a
 //! slot is ever used for bookkeeping, so a use-after-free cannot corrupt the allocator,
 //! and a double free is detected deterministically: the slot's bit is already clear.
 //! In debug builds that panics with the address and slot; in release builds the second
@@ -31,13 +31,14 @@ use crate::api::{AllocError, Allocator, Layout, dangling, zero_tail};
 use crate::side_table::SideVec;
 
 /// Most slots in one slab (the bitmap's width).
-const MAX_SLOTS: usize = 256;
+const MAX_SLOTS: usize = 512;
 /// Words of the occupancy bitmap.
 const WORDS: usize = MAX_SLOTS / 64;
-/// A slab aims to hold this many bytes (fewer slots for large objects, at most 256).
+/// A slab aims to hold this many bytes (fewer slots for large objects, at most 512).
 const SLAB_BYTES: usize = 64 << 10;
-/// Wholly empty slabs kept for reuse instead of being returned.
-const EMPTY_RESERVE: usize = 1;
+/// Wholly empty slabs kept for reuse instead of being returned (a structure that
+/// shrinks and regrows in waves would otherwise map and unmap a slab per wave step).
+const EMPTY_RESERVE: usize = 4;
 
 #[cfg(feature = "std")]
 type Backing = crate::Pages;
@@ -574,7 +575,7 @@ mod tests {
         }
         let s = slab.stats();
         assert_eq!((s.slabs, s.live), (EMPTY_RESERVE, 0));
-        assert_eq!(slab.reserved_bytes(), EMPTY_RESERVE * 256 * 64);
+        assert_eq!(slab.reserved_bytes(), EMPTY_RESERVE * 512 * 64);
     }
 
     #[test]
