@@ -119,6 +119,29 @@ pub(crate) unsafe fn move_block<A: Allocator + ?Sized>(
     Ok(fresh)
 }
 
+/// `grow_zeroed` for every strategy whose `grow` keeps the old contents in place or
+/// copies them: grow, then zero the bytes past the old size.
+///
+/// # Safety
+///
+/// The contract of [`Allocator::grow_zeroed`]: `ptr` is a live block of `alloc` fitting
+/// `old`, and `new.size() >= old.size()`.
+#[inline]
+pub(crate) unsafe fn grow_then_zero<A: Allocator + ?Sized>(
+    alloc: &A,
+    ptr: NonNull<u8>,
+    old: Layout,
+    new: Layout,
+) -> Result<NonNull<[u8]>, AllocError> {
+    // SAFETY: forwarded from the caller; a grown block is writable over its length, which
+    // is at least `new.size() >= old.size()`.
+    unsafe {
+        let block = alloc.grow(ptr, old, new)?;
+        zero_tail(block, old.size());
+        Ok(block)
+    }
+}
+
 /// Zeroes `block[from..]`, the part of a grown block that `grow_zeroed` must clear.
 ///
 /// # Safety

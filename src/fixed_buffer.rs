@@ -13,7 +13,7 @@ use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use crate::align::is_aligned;
-use crate::api::{AllocError, Allocator, Layout, dangling, move_block, zero_tail};
+use crate::api::{AllocError, Allocator, Layout, dangling, grow_then_zero, move_block};
 use crate::bump::Cursor;
 
 /// Bump allocator over a borrowed buffer.
@@ -191,12 +191,8 @@ unsafe impl Allocator for FixedBuffer<'_> {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller; the grown block is writable over its length.
-        unsafe {
-            let block = self.grow(ptr, old, new)?;
-            zero_tail(block, old.size());
-            Ok(block)
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { grow_then_zero(self, ptr, old, new) }
     }
 
     #[inline]

@@ -27,7 +27,7 @@
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
-use crate::api::{AllocError, Allocator, Layout, dangling, zero_tail};
+use crate::api::{AllocError, Allocator, Layout, dangling, grow_then_zero};
 use crate::side_table::SideVec;
 
 /// Most slots in one slab (the bitmap's width).
@@ -461,19 +461,15 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
         Ok(NonNull::slice_from_raw_parts(ptr, new.size()))
     }
 
+    #[inline]
     unsafe fn grow_zeroed(
         &self,
         ptr: NonNull<u8>,
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller; the block is writable over its length.
-        unsafe {
-            let block = self.grow(ptr, old, new)?;
-            let from = if old.size() == 0 { 0 } else { old.size() };
-            zero_tail(block, from);
-            Ok(block)
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { grow_then_zero(self, ptr, old, new) }
     }
 
     unsafe fn shrink(

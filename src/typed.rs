@@ -266,12 +266,8 @@ macro_rules! arena_allocator {
                 old: core::alloc::Layout,
                 new: core::alloc::Layout,
             ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
-                // SAFETY: forwarded from the caller; the block is writable over its length.
-                unsafe {
-                    let block = self.core().grow_block(ptr, old, new)?;
-                    $crate::api::zero_tail(block, old.size());
-                    Ok(block)
-                }
+                // SAFETY: forwarded from the caller.
+                unsafe { $crate::api::grow_then_zero(self, ptr, old, new) }
             }
 
             #[inline]
