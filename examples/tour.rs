@@ -257,7 +257,7 @@ fn free_list() -> Row {
     }
     for _ in 0..200_000 {
         let line = &mut lines[(rng.next() % 2_000) as usize];
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             line.truncate(line.len() / 2);
             line.shrink_to_fit();
         } else {
@@ -316,7 +316,7 @@ fn slab() -> Row {
     );
     while let Some(node) = head.take() {
         sum += node.value;
-        head = (*node).next;
+        head = node.next;
     }
     assert!(sum > 0);
     let time = start.elapsed();
