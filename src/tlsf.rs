@@ -38,6 +38,11 @@ pub(crate) const FIRST_REGION: usize = 64 << 10;
 /// Regions stop growing geometrically here; larger requests still get a region that fits.
 pub(crate) const MAX_REGION: usize = 64 << 20;
 
+/// Front-cache bins, one per block size from `MIN_BLOCK` to 512 payload bytes.
+pub(crate) const BINS: usize = (512 + HEADER - MIN_BLOCK) / GRAN + 1;
+/// The most blocks a front-cache bin holds.
+pub(crate) const BIN_DEPTH: u8 = 16;
+
 /// Tag flag: this block is free.
 pub(crate) const FREE: usize = 1;
 /// Tag flag: the physically previous block is free, and `prev_phys` points to it.
@@ -58,7 +63,7 @@ pub(crate) struct Block {
     prev_phys: *mut Block,
     /// The block's size in bytes, header included (a multiple of 16; 0 for a sentinel),
     /// ORed with `FREE`, `PREV_FREE` and `FIRST`.
-    tag: usize,
+    pub(crate) tag: usize,
 }
 
 /// The free-list links, kept in the payload of a free block.
@@ -171,6 +176,12 @@ pub(crate) struct Core {
     pub(crate) reserved: usize,
     /// Where list updates aimed at a null neighbour go, so that they need no branch.
     pub(crate) sink: *mut Block,
+    /// The front cache (`free_list.rs`): `bins[i]` is null or the newest cached block of
+    /// `(i + 2) * 16` bytes, each linking to the next through its payload's first word.
+    /// Cached blocks are marked used and are on no list.
+    pub(crate) bins: [*mut Block; BINS],
+    /// Blocks in each bin, at most `BIN_DEPTH`.
+    pub(crate) bin_len: [u8; BINS],
 }
 
 impl Core {
@@ -187,6 +198,8 @@ impl Core {
             region_count: 0,
             reserved: 0,
             sink: ptr::null_mut(),
+            bins: [ptr::null_mut(); BINS],
+            bin_len: [0; BINS],
         }
     }
 
