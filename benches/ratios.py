@@ -30,14 +30,15 @@ def fmt(ns):
 print("| benchmark | allockit | vs bumpalo | vs glibc | vs mimalloc |")
 print("|---|---|---|---|---|")
 for group, benches in groups.items():
-    ours = next((v for k, v in benches.items() if k.startswith("allockit")), None)
-    if ours is None:
-        continue
-    cells = []
-    for other in ("bumpalo", "glibc", "mimalloc"):
-        t = benches.get(other)
-        cells.append(f"{t / ours:.2f}x" if t else "—")
-    print(f"| {group} | {fmt(ours)} | " + " | ".join(cells) + " |")
+    for name, ours in sorted(benches.items()):
+        if not name.startswith("allockit"):
+            continue
+        cells = []
+        for other in ("bumpalo", "glibc", "mimalloc"):
+            t = benches.get(other)
+            cells.append(f"{t / ours:.2f}x" if t else "—")
+        label = group if name == "allockit" else f"{group} ({name.removeprefix('allockit_')})"
+        print(f"| {label} | {fmt(ours)} | " + " | ".join(cells) + " |")
 rest = {g: b for g, b in groups.items() if not any(k.startswith("allockit") for k in b)}
 for group, benches in rest.items():
     print(f"\n{group}: " + ", ".join(f"{k} {fmt(v)}" for k, v in sorted(benches.items())))
