@@ -16,9 +16,9 @@
 //! not undefined behaviour inside the allocator. A pointer that is not a slot start of
 //! this slab is handled the same way.
 //!
-//! Allocation takes the first free bit of the current slab (`trailing_zeros` over four
+//! Allocation takes the first free bit of the current slab (`trailing_zeros` over eight
 //! words). Deallocation finds the slab by checking the current one, then by binary search
-//! over the sorted table — O(log slabs), never a scan of objects. Empty slabs beyond one
+//! over the sorted table — O(log slabs), never a scan of objects. Empty slabs beyond four
 //! kept in reserve go back to the backing allocator.
 //!
 //! A layout that does not fit the slot (larger, or more strictly aligned) is `AllocError`;
