@@ -73,7 +73,7 @@ use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
 use crate::align::is_aligned;
-use crate::api::{AllocError, Allocator, Layout, dangling, move_block, zero_tail};
+use crate::api::{AllocError, Allocator, Layout, dangling, grow_then_zero, move_block};
 pub use crate::tlsf::FreeListStats;
 use crate::tlsf::*;
 
@@ -397,13 +397,8 @@ unsafe impl<A: Allocator> Allocator for FreeList<A> {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller; the grown block is writable over its length,
-        // and `old.size()` is at most that length.
-        unsafe {
-            let block = self.grow(ptr, old, new)?;
-            zero_tail(block, old.size());
-            Ok(block)
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { grow_then_zero(self, ptr, old, new) }
     }
 
     #[inline]
