@@ -82,6 +82,24 @@ macro_rules! mirror_allocator_api2 {
     };
 }
 
+/// Writes `Allocator::grow_zeroed` as [`grow_then_zero`]: for every strategy whose `grow`
+/// keeps the old contents (in place or by copying), so the method is not spelled out in
+/// each impl.
+macro_rules! grow_zeroed_via_grow {
+    () => {
+        #[inline]
+        unsafe fn grow_zeroed(
+            &self,
+            ptr: core::ptr::NonNull<u8>,
+            old: core::alloc::Layout,
+            new: core::alloc::Layout,
+        ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+            // SAFETY: forwarded from the caller.
+            unsafe { $crate::api::grow_then_zero(self, ptr, old, new) }
+        }
+    };
+}
+
 /// The block every strategy returns for a zero-size layout: dangling, non-null and aligned.
 #[inline(always)]
 pub(crate) fn dangling(layout: Layout) -> NonNull<[u8]> {

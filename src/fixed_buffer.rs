@@ -13,7 +13,7 @@ use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use crate::align::is_aligned;
-use crate::api::{AllocError, Allocator, Layout, dangling, grow_then_zero, move_block};
+use crate::api::{AllocError, Allocator, Layout, dangling, move_block};
 use crate::bump::Cursor;
 
 /// Bump allocator over a borrowed buffer.
@@ -184,16 +184,7 @@ unsafe impl Allocator for FixedBuffer<'_> {
         unsafe { move_block(self, ptr, old, new) }
     }
 
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { grow_then_zero(self, ptr, old, new) }
-    }
+    grow_zeroed_via_grow!();
 
     #[inline]
     unsafe fn shrink(

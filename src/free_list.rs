@@ -73,7 +73,7 @@ use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
 use crate::align::is_aligned;
-use crate::api::{AllocError, Allocator, Layout, dangling, grow_then_zero, move_block};
+use crate::api::{AllocError, Allocator, Layout, dangling, move_block};
 pub use crate::tlsf::FreeListStats;
 use crate::tlsf::*;
 
@@ -390,16 +390,7 @@ unsafe impl<A: Allocator> Allocator for FreeList<A> {
         unsafe { move_block(self, ptr, old, new) }
     }
 
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { grow_then_zero(self, ptr, old, new) }
-    }
+    grow_zeroed_via_grow!();
 
     #[inline]
     unsafe fn shrink(

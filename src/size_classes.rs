@@ -25,7 +25,7 @@
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
-use crate::api::{AllocError, Allocator, Layout, dangling, grow_then_zero, move_block};
+use crate::api::{AllocError, Allocator, Layout, dangling, move_block};
 use crate::side_table::SideVec;
 use crate::size_class::{CLASSES, MAX_ALIGN, MAX_SMALL, align_of, class_for, size_of_class};
 
@@ -334,16 +334,7 @@ unsafe impl<A: Allocator> Allocator for SizeClasses<A> {
         unsafe { self.resize(ptr, old, new) }
     }
 
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { grow_then_zero(self, ptr, old, new) }
-    }
+    grow_zeroed_via_grow!();
 
     unsafe fn shrink(
         &self,

@@ -27,7 +27,7 @@
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
-use crate::api::{AllocError, Allocator, Layout, dangling, grow_then_zero};
+use crate::api::{AllocError, Allocator, Layout, dangling};
 use crate::side_table::SideVec;
 
 /// Most slots in one slab (the bitmap's width).
@@ -461,16 +461,7 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
         Ok(NonNull::slice_from_raw_parts(ptr, new.size()))
     }
 
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { grow_then_zero(self, ptr, old, new) }
-    }
+    grow_zeroed_via_grow!();
 
     unsafe fn shrink(
         &self,

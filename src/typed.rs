@@ -259,16 +259,7 @@ macro_rules! arena_allocator {
                 unsafe { self.core().grow_block(ptr, old, new) }
             }
 
-            #[inline]
-            unsafe fn grow_zeroed(
-                &self,
-                ptr: core::ptr::NonNull<u8>,
-                old: core::alloc::Layout,
-                new: core::alloc::Layout,
-            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
-                // SAFETY: forwarded from the caller.
-                unsafe { $crate::api::grow_then_zero(self, ptr, old, new) }
-            }
+            grow_zeroed_via_grow!();
 
             #[inline]
             unsafe fn shrink(
