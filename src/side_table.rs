@@ -41,7 +41,8 @@ impl<T: Copy> SideVec<T> {
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
-    /// The elements, mutably.
+    /// The elements, mutably (only the tests need it since `Slab` stopped).
+    #[cfg(test)]
     #[inline]
     pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
         // SAFETY: as in `as_slice`, and `&mut self` gives exclusive access.

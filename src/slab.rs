@@ -1,59 +1,104 @@
 //! `Slab`: fixed-size objects in arrays, with the bookkeeping kept out of line.
 //!
-//! ## Design (Bonwick's slab, SLUB's simplicity)
+//! ## Design (Bonwick's slab, SLUB's fast path)
 //!
-//! A `Slab` serves one object layout. Its memory is a set of **slabs**, each an array of
-//! up to 512 equal **slots** taken from the backing allocator in one call. Objects
-//! allocated one after another sit next to each other, which is what makes a linked
-//! structure of boxed nodes cache-friendly.
+//! A `Slab` serves one object layout from **slabs**, arrays of up to 512 equal **slots**
+//! taken from the backing allocator in one call. A fresh slab hands out slots 0, 1, 2,
+//! ..., so objects allocated one after another are neighbours: a linked structure of
+//! boxed nodes stays cache-friendly.
 //!
-//! The metadata lives out of line, in a sorted table of slab descriptors (base address,
-//! a 512-bit occupancy bitmap, a free count) kept in the backing allocator. No byte of a
-//! slot is ever used for bookkeeping, so a use-after-free cannot corrupt the allocator,
-//! and a double free is detected deterministically: the slot's bit is already clear.
-//! In debug builds that panics with the address and slot; in release builds the second
-//! free is ignored (the slot stays free exactly once), which is documented behaviour,
-//! not undefined behaviour inside the allocator. A pointer that is not a slot start of
-//! this slab is handled the same way.
+//! Each slab has a **metadata block** of its own, a separate allocation that never moves:
+//! base, free count, and a **link array** of one `u32` per slot. A free slot's link is the
+//! next free slot (a free list threaded through the array, not the slots); an allocated
+//! slot's link is `LIVE`. No byte of a slot holds bookkeeping, so a use-after-free cannot
+//! corrupt the allocator, and a double free or a pointer that is not a slot start is
+//! detected deterministically: a panic in debug builds; in release builds the free is
+//! ignored (documented behaviour, the slot stays free exactly once).
 //!
-//! Allocation takes the first free bit of the current slab (`trailing_zeros` over eight
-//! words). Deallocation finds the slab by checking the current one, then by binary search
-//! over the sorted table — O(log slabs), never a scan of objects. Empty slabs beyond four
-//! kept in reserve go back to the backing allocator.
+//! The **current slab** keeps its hot state in `Core`: base, span, link array, list head,
+//! and the **top**, the slot freed last, held off the list with its link still `LIVE`. A
+//! free there is a range check, a multiply by the stride's reciprocal (slot index and
+//! "slot start?" at once), a link load and one combined test, then a store of the top; an
+//! allocation is one combined test ("fits, and a top") and an add. A free then an
+//! allocation touch no link, and no value travels from one pair to the next through
+//! memory. A free with a top held pushes the old top on the list; an allocation without
+//! one pops it. The fast paths are `#[inline(always)]` with the rest `#[cold]` or behind
+//! `cold_path`, and keep no counters (`stats` counts the current slab's list).
+//!
+//! The slow paths use a table of 16-byte entries (base, metadata block) sorted by base: a
+//! free elsewhere finds its slab by binary search, O(log slabs), after trying the slab of
+//! the previous such free. Slabs other than the current one with a free slot are on the
+//! doubly linked **available list**, partial ones first, so switching slabs is O(1) and
+//! prefers partial slabs; nothing scans objects or slabs. At most four empty slabs are
+//! kept, the current one counted as one of them; an empty slab beyond that goes back to
+//! the backing allocator with its metadata block.
 //!
 //! A layout that does not fit the slot (larger, or more strictly aligned) is `AllocError`;
 //! so is growing a block past the slot size.
 
 use core::cell::UnsafeCell;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 
 use crate::api::{AllocError, Allocator, Layout, dangling};
 use crate::side_table::SideVec;
 
-/// Most slots in one slab (the bitmap's width).
+/// Most slots in one slab.
 const MAX_SLOTS: usize = 512;
-/// Words of the occupancy bitmap.
-const WORDS: usize = MAX_SLOTS / 64;
 /// A slab aims to hold this many bytes (fewer slots for large objects, at most 512).
 const SLAB_BYTES: usize = 64 << 10;
 /// Wholly empty slabs kept for reuse instead of being returned (a structure that
 /// shrinks and regrows in waves would otherwise map and unmap a slab per wave step).
 const EMPTY_RESERVE: usize = 4;
+/// The link of an allocated slot.
+const LIVE: u32 = u32::MAX;
+/// The link of the last free slot; `Core::head` with no free slot or no current slab.
+const END: u32 = u32::MAX - 1;
+/// `Core::top` with no top. Equal to `LIVE`, so "a live link and no top" is one test,
+/// `link & top == LIVE`; and -1 as an `i32` (offsets are below 2^31): a sign test.
+const NO_TOP: u32 = u32::MAX;
+/// Index of `Meta::near` and `Core::ends`: toward the front of the available list.
+const FRONT: usize = 0;
+/// Index of `Meta::near` and `Core::ends`: toward the back of the available list.
+const BACK: usize = 1;
+
+// Slot indices stay below the markers; `Core::slot_of` needs offsets below 2^16.
+const _: () = assert!(MAX_SLOTS < END as usize && SLAB_BYTES <= 1 << 16);
 
 #[cfg(feature = "std")]
 type Backing = crate::Pages;
 #[cfg(not(feature = "std"))]
 type Backing = alloc::alloc::Global;
 
-/// One slab's out-of-line descriptor.
-#[derive(Clone, Copy)]
-struct Desc {
+/// One slab's metadata block, its own allocation from the backing allocator: this
+/// header, then `links: [u32; slots]` (see [`links`]). It never moves.
+struct Meta {
     /// The first slot; slot `i` is at `base + i * stride`.
     base: NonNull<u8>,
-    /// Bit `i` set: slot `i` is allocated. Bits past `slots` are always set.
-    used: [u64; WORDS],
-    /// Number of clear bits below `slots`.
+    /// Free slots. Stale while this is the current slab (see `Core::current_free`).
     free: usize,
+    /// The first free slot, or `END`. Stale while this is the current slab.
+    head: u32,
+    /// The neighbours on the available list toward its `FRONT` and its `BACK` (null at
+    /// the ends). A slab is on the list exactly when it is not current and has a free slot.
+    near: [*mut Meta; 2],
+}
+
+/// The link array after the header of metadata block `m`: link `i` is the next free slot
+/// after slot `i` (or `END`) when slot `i` is free, `LIVE` when not.
+#[inline(always)]
+fn links(m: NonNull<Meta>) -> *mut u32 {
+    // Right after the header (`meta_layout`; its size is a multiple of 8), in the same
+    // allocation, so `m`'s provenance covers it.
+    m.as_ptr().wrapping_add(1).cast()
+}
+
+/// One row of the slab table.
+#[derive(Clone, Copy)]
+struct Entry {
+    /// The slab's first slot (the sort key).
+    base: NonNull<u8>,
+    /// Its metadata block.
+    meta: NonNull<Meta>,
 }
 
 /// What a [`Slab`] holds, from [`Slab::stats`].
@@ -71,62 +116,162 @@ pub struct SlabStats {
     pub slot_size: usize,
 }
 
-/// Exact division by a slot size, without a `div` instruction on the free path.
+/// The state behind the `UnsafeCell`; the fields the fast paths read come first.
 ///
-/// A 64-bit `div` costs 35–90 cycles on the Xeons here and made a slab
-/// allocate+free pair take 11 ns; Lemire's multiply-by-reciprocal ("Faster Remainder by
-/// Direct Computation", 2019) gives the quotient and the divisibility test of a 32-bit
-/// offset with one 128-bit multiply each.
-#[derive(Clone, Copy)]
-struct Divisor {
-    /// The divisor, `>= 1`.
-    d: usize,
-    /// `u64::MAX / d + 1`, used when `d` and the offset fit in 32 bits.
-    c: u64,
-}
-
-impl Divisor {
-    fn new(d: usize) -> Self {
-        let d = d.max(1);
-        Divisor {
-            d,
-            c: (u64::MAX / d as u64).wrapping_add(1),
-        }
-    }
-
-    /// `n / d` if `d` divides `n`, else `None`.
-    #[inline(always)]
-    fn exact(self, n: usize) -> Option<usize> {
-        if ((n | self.d) as u64) >> 32 != 0 {
-            return n.is_multiple_of(self.d).then(|| n / self.d);
-        }
-        if self.d == 1 {
-            return Some(n);
-        }
-        let low = self.c.wrapping_mul(n as u64);
-        if low > self.c - 1 {
-            return None; // not a multiple of `d`
-        }
-        Some(((self.c as u128 * n as u128) >> 64) as usize)
-    }
-}
-
-/// The state behind the `UnsafeCell`.
+/// Invariants (checked by `check` in the tests): every pointer to a `Meta` held here
+/// (`cur`, `ends`, `recent`, and `near` inside the blocks) is null or the live metadata
+/// block of a slab in `table`; `base`, `span`, `links`, `head` and `top` describe `cur`.
+#[repr(C)]
 struct Core {
+    /// The current slab's first free slot, or `END` (also when there is no current slab).
+    head: u32,
+    /// The byte offset of the current slab's slot freed last, held off its free list, or
+    /// `NO_TOP`. Its link stays `LIVE` (a double free of it is caught by comparing with
+    /// `top`). An offset, not an index, so that allocation is one add.
+    top: u32,
+    /// The current slab's link array (null when there is none: never read then).
+    links: *mut u32,
+    /// The current slab's first slot (dangling when there is none). Slot pointers are
+    /// derived from it, so they carry the slab's provenance.
+    base: NonNull<u8>,
+    /// Offsets the fast free path serves: `stride * slots` when there is a current slab
+    /// with two slots or more, 1 with a one-slot slab, 0 with none (no offset is inside).
+    span: usize,
     /// Bytes from one slot start to the next: the object size rounded up to its alignment.
     stride: usize,
-    /// `stride` as a divisor, for the free path.
-    divisor: Divisor,
+    /// `ceil(2^32 / stride)` when a slab has two slots or more, else 1: see `slot_of`.
+    /// Below `2^32`, as `stride` is never 1.
+    magic: u64,
+    /// The current slab's metadata block, or null.
+    cur: *mut Meta,
     /// Slots per slab, `1..=MAX_SLOTS`.
     slots: usize,
     /// The layout of one slab from the backing allocator.
     slab_layout: Layout,
-    /// Descriptors, sorted by `base`.
-    descs: SideVec<Desc>,
-    /// Index of the slab allocations come from; valid when `descs` is non-empty.
-    current: usize,
-    /// Slabs with no allocated slot.
+    /// The layout of one metadata block: the header and `slots` links.
+    meta_layout: Layout,
+    /// Every slab, sorted by base address.
+    table: SideVec<Entry>,
+    /// The `FRONT` and `BACK` of the available list: slabs other than the current one
+    /// with a free slot, partially used ones before wholly free ones.
+    ends: [*mut Meta; 2],
+    /// Wholly free slabs other than the current one (the back of the available list),
+    /// at most `EMPTY_RESERVE - 1`: the current slab counts as reserved.
     empty: usize,
+    /// The slab of the last free outside the current slab, or null: consecutive frees
+    /// into one older slab skip the binary search.
+    recent: *mut Meta,
+}
+
+impl Core {
+    /// The slot index of `offset < span` bytes into a slab, and whether it is a slot start
+    /// as a mask (`u32::MAX` or 0), to fold into the free path's test of the link.
+    ///
+    /// A 64-bit `div` costs 35–90 cycles here and a shift serves powers of two only, so
+    /// this multiplies by a reciprocal (Lemire, Kaser and Kurz, "Faster remainder by
+    /// direct computation", 2019): with `magic = ceil(2^32 / stride)`, `offset < 2^16` and
+    /// `stride <= 2^16` (every slab of two slots or more, `SLAB_BYTES`), the high half of
+    /// `offset * magic` is `offset / stride` and the low half is below `magic` exactly
+    /// when `stride` divides `offset`. A one-slot slab has `magic == 1` and `span == 1`.
+    #[inline(always)]
+    fn slot_of(&self, offset: usize) -> (usize, u32) {
+        let product = (offset as u64).wrapping_mul(self.magic);
+        let start = if (product as u32) < self.magic as u32 {
+            LIVE
+        } else {
+            0
+        };
+        ((product >> 32) as usize, start)
+    }
+
+    /// Free slots of the current slab (the top and its list), counted for `stats` so the
+    /// fast paths keep no counter: one in memory would chain every pair to the next.
+    fn current_free(&self) -> usize {
+        let (mut n, mut slot) = (usize::from(self.top != NO_TOP), self.head);
+        while slot != END && n < self.slots {
+            // SAFETY: `slot != END`, so there is a current slab and `slot < slots`
+            // indexes its link array.
+            slot = unsafe { *self.links.add(slot as usize) };
+            n += 1;
+        }
+        n
+    }
+
+    /// Takes the first slot off the current slab's free list.
+    ///
+    /// # Safety
+    ///
+    /// `head != END`.
+    #[inline(always)]
+    unsafe fn pop(&mut self) -> NonNull<u8> {
+        let slot = self.head as usize;
+        // SAFETY: `head != END` (caller), so there is a current slab and `slot < slots` is
+        // a free slot: it indexes the link array, which nothing else references, and lies
+        // inside the slab, whose base pointer (not null) carries the provenance.
+        unsafe {
+            let link = self.links.add(slot);
+            self.head = *link;
+            *link = LIVE;
+            self.base.add(slot * self.stride)
+        }
+    }
+
+    /// Makes `m` (a slab of this core, not on the available list) the current slab,
+    /// parking the old one, which is full, in its metadata block.
+    fn switch_to(&mut self, m: NonNull<Meta>) {
+        debug_assert_eq!((self.head, self.top), (END, NO_TOP), "not full");
+        if let Some(old) = NonNull::new(self.cur) {
+            // SAFETY: `cur` is a live metadata block (`Core` invariant), not borrowed.
+            unsafe { ((*old.as_ptr()).free, (*old.as_ptr()).head) = (0, END) };
+        }
+        // SAFETY: `m` is a live metadata block of this core (caller), not borrowed.
+        let meta = unsafe { &*m.as_ptr() };
+        self.span = match self.slots {
+            1 => 1,
+            n => self.stride * n,
+        };
+        (self.base, self.links, self.head) = (meta.base, links(m), meta.head);
+        self.cur = m.as_ptr();
+    }
+
+    /// Puts `m` at the `FRONT` or the `BACK` end of the available list.
+    ///
+    /// # Safety
+    ///
+    /// `m` is the metadata block of a slab of this core, neither current nor listed.
+    unsafe fn push(&mut self, m: NonNull<Meta>, end: usize) {
+        let (m, other) = (m.as_ptr(), 1 - end);
+        // SAFETY: `m` and the list ends are live metadata blocks (caller, `Core`
+        // invariant); no reference to any of them is live.
+        unsafe {
+            (*m).near[end] = ptr::null_mut();
+            (*m).near[other] = self.ends[end];
+            match self.ends[end].is_null() {
+                true => self.ends[other] = m,
+                false => (*self.ends[end]).near[end] = m,
+            }
+        }
+        self.ends[end] = m;
+    }
+
+    /// Takes `m` off the available list.
+    ///
+    /// # Safety
+    ///
+    /// `m` is the metadata block of a slab of this core, and is listed.
+    unsafe fn unlink(&mut self, m: NonNull<Meta>) {
+        // SAFETY: `m` and its neighbours are live metadata blocks (caller, `Core`
+        // invariant); no reference to any of them is live.
+        unsafe {
+            let near = (*m.as_ptr()).near;
+            for end in [FRONT, BACK] {
+                match near[end].is_null() {
+                    true => self.ends[end] = near[1 - end],
+                    false => (*near[end]).near[1 - end] = near[1 - end],
+                }
+            }
+        }
+    }
 }
 
 /// An allocator for objects of one layout, in slabs with out-of-line metadata.
@@ -162,12 +307,13 @@ pub struct Slab<A: Allocator = Backing> {
     layout: Layout,
     /// Borrowed only inside one method, which never calls back into this allocator.
     core: UnsafeCell<Core>,
-    /// Where slabs and the descriptor table come from.
+    /// Where slabs, metadata blocks and the slab table come from.
     backing: A,
 }
 
-// SAFETY: the allocator exclusively owns its slabs and descriptor table; sending it sends
-// that ownership. It is not `Sync`: the `UnsafeCell` is unsynchronised.
+// SAFETY: the allocator exclusively owns its slabs, metadata blocks and table (the raw
+// pointers in `Core` point only into them); sending it sends that ownership. It is not
+// `Sync`: the `UnsafeCell` is unsynchronised.
 unsafe impl<A: Allocator + Send> Send for Slab<A> {}
 
 #[cfg(feature = "std")]
@@ -191,7 +337,11 @@ impl Slab<crate::Pages> {
 impl<A: Allocator> Slab<A> {
     /// A slab allocator for objects of `layout` that takes its slabs from `backing`.
     pub fn new_in(layout: Layout, backing: A) -> Self {
-        let stride = layout.pad_to_align().size();
+        // One-byte objects get two-byte slots: then `magic` fits in 32 bits (see `slot_of`).
+        let stride = match layout.pad_to_align().size() {
+            1 => 2,
+            s => s,
+        };
         let slots = match stride {
             0 => 1,
             s => (SLAB_BYTES / s).clamp(1, MAX_SLOTS),
@@ -199,16 +349,33 @@ impl<A: Allocator> Slab<A> {
         // `stride * slots` cannot overflow: either it is at most SLAB_BYTES, or `slots` is
         // 1 and it is `stride`, a valid layout size.
         let slab_layout = Layout::from_size_align(stride * slots, layout.align()).unwrap_or(layout);
+        let magic = match slots {
+            1 => 1,
+            _ => (1u64 << 32).div_ceil(stride as u64),
+        };
+        let meta_layout = Layout::from_size_align(
+            size_of::<Meta>() + slots * size_of::<u32>(),
+            align_of::<Meta>(),
+        )
+        .unwrap_or(Layout::new::<Meta>());
         Slab {
             layout,
             core: UnsafeCell::new(Core {
+                base: NonNull::dangling(),
+                span: 0,
+                links: ptr::null_mut(),
+                head: END,
+                top: NO_TOP,
+                cur: ptr::null_mut(),
                 stride,
-                divisor: Divisor::new(stride),
+                magic,
                 slots,
                 slab_layout,
-                descs: SideVec::new(),
-                current: 0,
+                meta_layout,
+                table: SideVec::new(),
+                ends: [ptr::null_mut(); 2],
                 empty: 0,
+                recent: ptr::null_mut(),
             }),
             backing,
         }
@@ -233,8 +400,17 @@ impl<A: Allocator> Slab<A> {
     pub fn stats(&self) -> SlabStats {
         // SAFETY: a short shared read; no method runs concurrently (`!Sync`).
         let core = unsafe { &*self.core.get() };
-        let free_slots: usize = core.descs.as_slice().iter().map(|d| d.free).sum();
-        let slabs = core.descs.len();
+        let mut free_slots = core.current_free();
+        for e in core
+            .table
+            .as_slice()
+            .iter()
+            .filter(|e| e.meta.as_ptr() != core.cur)
+        {
+            // SAFETY: every entry's metadata block is live (`Core` invariant); a read.
+            free_slots += unsafe { (*e.meta.as_ptr()).free };
+        }
+        let slabs = core.table.len();
         SlabStats {
             slabs,
             slots_per_slab: core.slots,
@@ -244,11 +420,12 @@ impl<A: Allocator> Slab<A> {
         }
     }
 
-    /// Bytes held from the backing allocator for slabs.
+    /// Bytes held from the backing allocator for slabs (their metadata blocks add 4 bytes
+    /// per slot and a 40-byte header each).
     pub fn reserved_bytes(&self) -> usize {
         // SAFETY: a short shared read, as in `stats`.
         let core = unsafe { &*self.core.get() };
-        core.descs.len() * core.slab_layout.size()
+        core.table.len() * core.slab_layout.size()
     }
 
     /// Exclusive access to the state.
@@ -265,66 +442,102 @@ impl<A: Allocator> Slab<A> {
     }
 
     /// Whether a block of `layout` fits this slab's slots.
-    #[inline(always)]
     fn fits(&self, layout: Layout) -> bool {
         // SAFETY: a short read of a field that never changes after construction.
-        let stride = unsafe { (*self.core.get()).stride };
-        layout.size() <= stride && layout.align() <= self.layout.align()
+        layout.size() <= unsafe { (*self.core.get()).stride }
+            && layout.align() <= self.layout.align()
     }
 
-    /// The fast path: the first free slot of the current slab.
+    /// Allocates a slot for `layout` (not zero-size): the top, else the list, else a new
+    /// current slab.
     #[inline(always)]
-    fn alloc_slot(&self) -> Result<NonNull<u8>, AllocError> {
+    fn alloc_slot(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         // SAFETY: the borrow ends before this method returns or calls `alloc_slow`.
         let core = unsafe { self.core() };
-        if let Some(d) = core.descs.as_mut_slice().get_mut(core.current)
-            && d.free > 0
-        {
-            if d.free == core.slots {
-                core.empty -= 1;
-            }
-            return Ok(take_slot(d, core.stride));
+        let top = i64::from(core.top as i32);
+        // One branch for "fits and there is a top": each term is negative exactly when its
+        // test fails (sizes and alignments are at most `isize::MAX`). As compares, LLVM
+        // emits three jumps, and each jump in a loop may straddle a 32-byte boundary,
+        // which on the Skylake-family Xeons here evicts that code from the micro-op cache.
+        let misfit = (core.stride.wrapping_sub(layout.size())
+            | self.layout.align().wrapping_sub(layout.align())) as isize
+            as i64;
+        if misfit | top >= 0 {
+            core.top = NO_TOP;
+            // SAFETY: the top is the offset of a free slot of the current slab: it lies
+            // inside the slab, whose base pointer (not null) carries the provenance. Its
+            // link is already `LIVE`.
+            return Ok(unsafe { core.base.add(top as usize) });
         }
-        self.alloc_slow()
+        core::hint::cold_path();
+        if layout.size() > core.stride || layout.align() > self.layout.align() {
+            return Err(AllocError);
+        }
+        if core.head == END {
+            return self.alloc_slow();
+        }
+        // SAFETY: `head != END`.
+        Ok(unsafe { core.pop() })
     }
 
-    /// The current slab is full (or there is none): switch to a partial slab, or make one.
+    /// The current slab is full (or there is none): make the front of the available list
+    /// current, or a new slab.
     #[cold]
     #[inline(never)]
     fn alloc_slow(&self) -> Result<NonNull<u8>, AllocError> {
         // SAFETY: no other borrow is live; the backing allocator cannot reach `self`.
         let core = unsafe { self.core() };
-        if let Some(i) = core.descs.as_slice().iter().position(|d| d.free > 0) {
-            core.current = i;
-            if core.descs.as_slice()[i].free == core.slots {
-                core.empty -= 1;
+        let next = match NonNull::new(core.ends[FRONT]) {
+            Some(m) => {
+                // SAFETY: the front is a listed metadata block of this core (invariant).
+                unsafe { core.unlink(m) };
+                // SAFETY: as above; no reference to it is live.
+                core.empty -= usize::from(unsafe { (*m.as_ptr()).free } == core.slots);
+                m
             }
-            return Ok(take_slot(&mut core.descs.as_mut_slice()[i], core.stride));
-        }
-        let slab = self.backing.allocate(core.slab_layout)?.cast::<u8>();
-        let mut used = [0u64; WORDS];
-        for (w, word) in used.iter_mut().enumerate() {
-            // Bits at or past `slots` are permanently "allocated".
-            let first = w * 64;
-            if core.slots <= first {
-                *word = !0;
-            } else if core.slots < first + 64 {
-                *word = !0 << (core.slots - first);
-            }
-        }
-        let desc = Desc {
-            base: slab,
-            used,
-            free: core.slots,
+            None => self.new_slab(core)?,
         };
-        let at = core.descs.as_slice().partition_point(|d| d.base < slab);
-        if core.descs.insert(at, desc, &self.backing).is_err() {
+        core.switch_to(next);
+        // SAFETY: a listed or new slab has a free slot, all on its list: `head != END`.
+        Ok(unsafe { core.pop() })
+    }
+
+    /// Takes a slab and its metadata block from the backing allocator and enters it in
+    /// the table. The slab's free list is 0, 1, 2, ...: neighbours are adjacent.
+    fn new_slab(&self, core: &mut Core) -> Result<NonNull<Meta>, AllocError> {
+        let slab = self.backing.allocate(core.slab_layout)?.cast::<u8>();
+        let Ok(block) = self.backing.allocate(core.meta_layout) else {
             // SAFETY: the slab was just allocated with this layout and is unused.
             unsafe { self.backing.deallocate(slab, core.slab_layout) };
             return Err(AllocError);
+        };
+        let meta = block.cast::<Meta>();
+        let links = links(meta);
+        // SAFETY: the block is fresh, aligned for `Meta`, and `meta_layout` holds the
+        // header and then `slots` links.
+        unsafe {
+            meta.write(Meta {
+                base: slab,
+                free: core.slots,
+                head: 0,
+                near: [ptr::null_mut(); 2],
+            });
+            for i in 1..core.slots {
+                links.add(i - 1).write(i as u32);
+            }
+            links.add(core.slots - 1).write(END);
         }
-        core.current = at;
-        Ok(take_slot(&mut core.descs.as_mut_slice()[at], core.stride))
+        let at = core.table.as_slice().partition_point(|e| e.base < slab);
+        let entry = Entry { base: slab, meta };
+        if core.table.insert(at, entry, &self.backing).is_err() {
+            // SAFETY: both blocks were just allocated with these layouts and are unused.
+            unsafe {
+                self.backing.deallocate(slab, core.slab_layout);
+                self.backing.deallocate(block.cast(), core.meta_layout);
+            }
+            return Err(AllocError);
+        }
+        Ok(meta)
     }
 
     /// Frees the slot at `ptr`; detects double and invalid frees.
@@ -332,84 +545,130 @@ impl<A: Allocator> Slab<A> {
     fn free_slot(&self, ptr: NonNull<u8>) {
         // SAFETY: the borrow ends before this method returns or calls out.
         let core = unsafe { self.core() };
-        let addr = ptr.as_ptr().addr();
-        let span = core.stride * core.slots;
-        let descs = core.descs.as_slice();
-        let i = match descs.get(core.current) {
-            Some(d) if addr.wrapping_sub(d.base.as_ptr().addr()) < span => core.current,
-            _ => match descs.partition_point(|d| d.base.as_ptr().addr() <= addr) {
-                0 => return invalid_free(ptr, "not inside any slab"),
-                i => i - 1,
-            },
-        };
-        let d = &mut core.descs.as_mut_slice()[i];
-        let offset = addr - d.base.as_ptr().addr();
-        let Some(slot) = core.divisor.exact(offset).filter(|_| offset < span) else {
-            return invalid_free(ptr, "not the start of a slot");
-        };
-        let (word, bit) = (slot / 64, 1u64 << (slot % 64));
-        if d.used[word] & bit == 0 {
-            return invalid_free(ptr, "double free: the slot is already free");
+        let offset = ptr.as_ptr().addr().wrapping_sub(core.base.as_ptr().addr());
+        if offset >= core.span {
+            return self.free_slow(offset);
         }
-        d.used[word] &= !bit;
-        d.free += 1;
-        if d.free == core.slots {
+        let (slot, start) = core.slot_of(offset);
+        // SAFETY: `offset < span`, so there is a current slab and `slot = offset / stride
+        // < slots` (exact even when `offset` is not a slot start) indexes its link array.
+        let link = unsafe { *core.links.add(slot) };
+        let previous = core.top;
+        // One test for the common case: a live slot start, and no top to push.
+        if link & previous & start != LIVE {
+            core::hint::cold_path();
+            // (The address is rebuilt from `offset` so that `ptr` needs no register here.)
+            let addr = core.base.as_ptr().addr() + offset;
+            if start != LIVE {
+                return invalid_free(addr, "not the start of a slot");
+            }
+            if link != LIVE || previous == offset as u32 {
+                return invalid_free(addr, "double free: the slot is already free");
+            }
+            // The previous top goes on the free list. It is a slot start of the current
+            // slab, so its index is below `slots` and indexes the link array.
+            let (previous, _) = core.slot_of(previous as usize);
+            // SAFETY: as just said.
+            unsafe { *core.links.add(previous) = core.head };
+            core.head = previous as u32;
+        }
+        core.top = offset as u32;
+    }
+
+    /// Frees the slot `offset` bytes (wrapping) from the current slab's base, outside it,
+    /// or reports an invalid free.
+    #[cold]
+    #[inline(never)]
+    fn free_slow(&self, offset: usize) {
+        // SAFETY: the borrow ends before this method returns or calls out.
+        let core = unsafe { self.core() };
+        let addr = core.base.as_ptr().addr().wrapping_add(offset);
+        let span = core.stride * core.slots;
+        let recent = NonNull::new(core.recent).filter(|m| {
+            // SAFETY: `recent` is null or a live metadata block (invariant), not borrowed.
+            let base = unsafe { (*m.as_ptr()).base };
+            addr.wrapping_sub(base.as_ptr().addr()) < span
+        });
+        let m = match recent {
+            Some(m) => m,
+            None => {
+                let table = core.table.as_slice();
+                match table.partition_point(|e| e.base.as_ptr().addr() <= addr) {
+                    0 => return invalid_free(addr, "not inside any slab"),
+                    i => table[i - 1].meta,
+                }
+            }
+        };
+        // SAFETY: `m` is a live metadata block of this core, not the current one (whose
+        // range `free_slot` checked); this is the only reference to it.
+        let meta = unsafe { &mut *m.as_ptr() };
+        let offset = addr - meta.base.as_ptr().addr();
+        let (slot, start) = core.slot_of(offset);
+        // A one-slot slab's `magic` is 1: only offset 0 is its slot start.
+        if offset >= span || start != LIVE || (core.slots == 1 && offset != 0) {
+            return invalid_free(addr, "not the start of a slot");
+        }
+        core.recent = m.as_ptr();
+        // SAFETY: a slot start below `span`: `slot < slots` indexes the link array, which is
+        // disjoint from the header.
+        let link = unsafe { &mut *links(m).add(slot) };
+        if *link != LIVE {
+            return invalid_free(addr, "double free: the slot is already free");
+        }
+        *link = meta.head;
+        meta.head = slot as u32;
+        meta.free += 1;
+        // `meta` is not used past here: the list functions reach the block by pointer.
+        let (base, free) = (meta.base, meta.free);
+        if free == 1 {
+            // SAFETY: not current (above), and it was full, so not listed.
+            unsafe { core.push(m, FRONT) };
+        }
+        if free == core.slots {
             core.empty += 1;
-            if core.empty > EMPTY_RESERVE {
-                self.release(i);
+            // SAFETY: `m` is listed (it has a free slot and is not current).
+            unsafe { core.unlink(m) };
+            // Keep `EMPTY_RESERVE - 1`: the current slab is the last of the reserve.
+            if core.empty < EMPTY_RESERVE {
+                // SAFETY: unlinked just above; empty slabs go to the back.
+                return unsafe { core.push(m, BACK) };
+            }
+            let at = core.table.as_slice().partition_point(|e| e.base < base);
+            core.table.remove(at);
+            core.empty -= 1;
+            core.recent = ptr::null_mut();
+            // SAFETY: both blocks were allocated with these layouts; the slab has no live
+            // slot, and no pointer to the metadata block remains in `core`.
+            unsafe {
+                self.backing.deallocate(base, core.slab_layout);
+                self.backing.deallocate(m.cast(), core.meta_layout);
             }
         }
     }
-
-    /// Returns the empty slab `i` to the backing allocator.
-    #[cold]
-    fn release(&self, i: usize) {
-        // SAFETY: no other borrow is live.
-        let core = unsafe { self.core() };
-        let desc = core.descs.remove(i);
-        core.empty -= 1;
-        if core.current > i || core.current >= core.descs.len() {
-            core.current = core.current.saturating_sub(1);
-        }
-        // SAFETY: the slab was allocated with `slab_layout` and has no live slot.
-        unsafe { self.backing.deallocate(desc.base, core.slab_layout) };
-    }
-}
-
-/// Marks the first free slot of `d` allocated and returns it. `d.free > 0`.
-#[inline(always)]
-fn take_slot(d: &mut Desc, stride: usize) -> NonNull<u8> {
-    let mut w = 0;
-    while d.used[w] == !0 {
-        w += 1;
-    }
-    let bit = (!d.used[w]).trailing_zeros() as usize;
-    d.used[w] |= 1 << bit;
-    d.free -= 1;
-    // SAFETY: slot `w * 64 + bit < slots` (bits past `slots` are set), so it lies inside
-    // the slab, which is not null.
-    unsafe { d.base.add((w * 64 + bit) * stride) }
 }
 
 /// A free the slab cannot honour: a panic in debug builds, ignored in release builds.
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn invalid_free(ptr: NonNull<u8>, what: &str) {
+fn invalid_free(addr: usize, what: &str) {
     if cfg!(debug_assertions) {
-        panic!("Slab: invalid free of {ptr:p}: {what}");
+        panic!("Slab: invalid free of {addr:#x}: {what}");
     }
 }
 
 impl<A: Allocator> Drop for Slab<A> {
     fn drop(&mut self) {
         let core = self.core.get_mut();
-        for d in core.descs.as_slice() {
-            // SAFETY: every slab was allocated with `slab_layout`; dropping the allocator
-            // ends every block's life.
-            unsafe { self.backing.deallocate(d.base, core.slab_layout) };
+        for e in core.table.as_slice() {
+            // SAFETY: every slab and metadata block was allocated with these layouts;
+            // dropping the allocator ends every block's life.
+            unsafe {
+                self.backing.deallocate(e.base, core.slab_layout);
+                self.backing.deallocate(e.meta.cast(), core.meta_layout);
+            }
         }
-        core.descs.free(&self.backing);
+        core.table.free(&self.backing);
     }
 }
 
@@ -422,20 +681,18 @@ impl<A: Allocator> core::fmt::Debug for Slab<A> {
     }
 }
 
-// SAFETY: a slot is handed out only while its bit is clear and its bit is set until it
-// is freed, so live blocks never overlap; slabs stay allocated until they are empty or the
-// allocator is dropped; slots are aligned to the slab layout's alignment, and a layout
-// needing more is refused. Slabs are out of line: moving the allocator moves no block.
+// SAFETY: a slot is handed out only as the top or from a free list, and is neither until
+// it is freed (its link stays `LIVE`), so live blocks never overlap; slabs stay allocated
+// until they are empty or the allocator is dropped; slots are aligned to the slab
+// layout's alignment, and a layout needing more is refused. Slabs are out of line:
+// moving the allocator moves no block.
 unsafe impl<A: Allocator> Allocator for Slab<A> {
     #[inline(always)]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         if layout.size() == 0 {
             return Ok(dangling(layout));
         }
-        if !self.fits(layout) {
-            return Err(AllocError);
-        }
-        let p = self.alloc_slot()?;
+        let p = self.alloc_slot(layout)?;
         Ok(NonNull::slice_from_raw_parts(p, layout.size()))
     }
 
@@ -484,103 +741,4 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
 mirror_allocator_api2!(impl[A: Allocator] for Slab<A>);
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Counting;
-    use alloc::alloc::Global;
-    use alloc::vec::Vec;
-
-    fn node() -> Layout {
-        Layout::new::<[u64; 8]>()
-    }
-
-    #[test]
-    fn neighbours_are_adjacent_and_slots_are_reused() {
-        let slab = Slab::new_in(node(), Global);
-        let a = slab.allocate(node()).unwrap().cast::<u8>();
-        let b = slab.allocate(node()).unwrap().cast::<u8>();
-        assert_eq!(b.as_ptr().addr() - a.as_ptr().addr(), 64);
-        // SAFETY: `a` is live with layout `node()`.
-        unsafe { slab.deallocate(a, node()) };
-        assert_eq!(slab.allocate(node()).unwrap().cast::<u8>(), a);
-        assert_eq!(slab.stats().live, 2);
-    }
-
-    #[test]
-    fn layouts_that_do_not_fit_are_refused() {
-        let slab = Slab::new_in(node(), Global);
-        assert!(slab.allocate(Layout::new::<[u64; 9]>()).is_err());
-        assert!(
-            slab.allocate(Layout::from_size_align(8, 64).unwrap())
-                .is_err()
-        );
-        assert!(slab.allocate(Layout::new::<u32>()).is_ok(), "smaller fits");
-        let p = slab.allocate(node()).unwrap().cast::<u8>();
-        // SAFETY: `p` is live with layout `node()`.
-        assert!(unsafe { slab.grow(p, node(), Layout::new::<[u64; 9]>()) }.is_err());
-    }
-
-    #[test]
-    #[cfg_attr(debug_assertions, should_panic(expected = "double free"))]
-    fn double_free_is_detected() {
-        let slab = Slab::new_in(node(), Global);
-        let p = slab.allocate(node()).unwrap().cast::<u8>();
-        let _keep = slab.allocate(node()).unwrap();
-        // SAFETY: the first free is valid; the second is the misuse under test, which the
-        // slab detects from its bitmap without touching the slot.
-        unsafe {
-            slab.deallocate(p, node());
-            slab.deallocate(p, node());
-        }
-        // Release builds ignore it: the slot is free exactly once.
-        assert_eq!(slab.stats().live, 1);
-        let q = slab.allocate(node()).unwrap().cast::<u8>();
-        let r = slab.allocate(node()).unwrap().cast::<u8>();
-        assert_ne!(q, r);
-    }
-
-    #[test]
-    #[cfg_attr(debug_assertions, should_panic(expected = "not the start of a slot"))]
-    fn interior_pointer_free_is_detected() {
-        let slab = Slab::new_in(node(), Global);
-        let p = slab.allocate(node()).unwrap().cast::<u8>();
-        // SAFETY: deliberately misused; the slab checks the offset before touching state.
-        unsafe { slab.deallocate(p.add(8), node()) };
-        assert_eq!(slab.stats().live, 1);
-    }
-
-    #[test]
-    fn empty_slabs_beyond_the_reserve_go_back() {
-        let slab = Slab::new_in(node(), Counting::new(Global));
-        let n = 3 * slab.stats().slots_per_slab.max(1) * 4;
-        let blocks: Vec<_> = (0..n).map(|_| slab.allocate(node()).unwrap()).collect();
-        let held = slab.stats().slabs;
-        assert!(held >= 3);
-        for b in blocks {
-            // SAFETY: each block is live with layout `node()`.
-            unsafe { slab.deallocate(b.cast(), node()) };
-        }
-        let s = slab.stats();
-        assert_eq!((s.slabs, s.live), (EMPTY_RESERVE, 0));
-        assert_eq!(slab.reserved_bytes(), EMPTY_RESERVE * 512 * 64);
-    }
-
-    #[test]
-    fn reciprocal_division_is_exact() {
-        for d in [1, 3, 7, 24, 48, 64, 72, 1000, 4096, 65536, (1 << 33) + 8] {
-            let div = Divisor::new(d);
-            for n in (0..3000).chain([d * 255, d * 256, d * 256 + 1, d * 1000 - 1]) {
-                let want = n.is_multiple_of(d).then(|| n / d);
-                assert_eq!(div.exact(n), want, "{n} / {d}");
-            }
-        }
-    }
-
-    #[test]
-    fn zero_size_objects() {
-        let slab = Slab::new_in(Layout::new::<()>(), Global);
-        let p = slab.allocate(Layout::new::<()>()).unwrap();
-        assert_eq!(p.len(), 0);
-        assert!(slab.allocate(Layout::new::<u8>()).is_err());
-    }
-}
+mod tests;
