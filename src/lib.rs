@@ -25,6 +25,12 @@
 //! | [`Pages`] | every block is its own anonymous mapping (`std` only) | large buffers that should go straight back to the OS |
 //! | [`FixedBuffer`] | bump allocator over a borrowed buffer, even a stack array | no heap at all; bounded scratch space |
 //! | [`Arena`] | growable bump allocator on a backing allocator, with [`scope`](Arena::scope)s | many objects that die together: ASTs, graphs, per-request data |
+//! | [`FreeList`] | two-level segregated fit with coalescing, individual free | mixed sizes and lifetimes; memory that must go back |
+//! | [`SizeClasses`] | a free list per size class, no per-block header | the fastest single-threaded general choice |
+//! | [`Slab`] | one object layout in slabs with out-of-line metadata | many objects of one type: tree, list or graph nodes |
+//! | [`ThreadCache`] | thread-safe: per-thread heaps, remote frees go back to the owning heap; a `GlobalAlloc` (`std` only) | the global allocator; anything multi-threaded |
+//! | [`Malloc`] | the C library's `malloc`/`realloc`/`posix_memalign`/`free`; blocks report `malloc_usable_size` (`std` only) | the yardstick; memory shared with C code; a global allocator that is just libc |
+//! | [`Locked`] | wrapper that makes any strategy `Sync` behind a mutex; the slow, simple option (`std` only) | threads must share one heap and allocation is not the bottleneck |
 //! | [`Counting`] | wrapper that counts calls, live and peak bytes | measuring what another allocator does |
 //!
 //! ## Glossary
@@ -42,15 +48,17 @@
 //!
 //! - `allocate` never panics for a bad or impossible layout: it returns `AllocError`.
 //! - Zero-size layouts get a dangling, well-aligned pointer.
-//! - Single-threaded strategies are `Send` but not `Sync`.
+//! - Single-threaded strategies are `Send` but not `Sync`; [`Locked`] shares one between
+//!   threads.
 //!
 //! ## Features
 //!
-//! - `std` (default): the OS layer and [`Pages`]. Without it the crate is `#![no_std]` +
-//!   `alloc`, and [`FixedBuffer`], [`Arena`] over any allocator, and [`Counting`] build for
-//!   kernels and firmware.
+//! - `std` (default): the OS layer, [`Pages`], [`Malloc`] and [`Locked`]. Without it the
+//!   crate is `#![no_std]` + `alloc`, and [`FixedBuffer`], [`Arena`] over any allocator, and
+//!   [`Counting`] build for kernels and firmware.
 #![no_std]
 #![feature(allocator_api)]
+#![cfg_attr(feature = "std", feature(thread_local))]
 #![deny(
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks,
@@ -74,14 +82,22 @@ mod counting;
 mod fixed_buffer;
 mod free_list;
 #[cfg(feature = "std")]
+mod locked;
+#[cfg(feature = "std")]
+mod malloc;
+#[cfg(feature = "std")]
 mod os;
 #[cfg(feature = "std")]
 mod pages;
 mod scope;
+#[cfg(feature = "std")]
+mod segment;
 mod side_table;
 mod size_class;
 mod size_classes;
 mod slab;
+#[cfg(feature = "std")]
+mod thread_cache;
 mod tlsf;
 
 pub use api::{AllocError, Allocator, Layout};
@@ -90,10 +106,16 @@ pub use counting::{Counting, Stats};
 pub use fixed_buffer::FixedBuffer;
 pub use free_list::{FreeList, FreeListStats};
 #[cfg(feature = "std")]
+pub use locked::Locked;
+#[cfg(feature = "std")]
+pub use malloc::Malloc;
+#[cfg(feature = "std")]
 pub use pages::Pages;
 pub use scope::Scope;
 pub use size_classes::SizeClasses;
 pub use slab::{Slab, SlabStats};
+#[cfg(feature = "std")]
+pub use thread_cache::{ThreadCache, ThreadCacheStats};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -74,7 +74,7 @@ pub(crate) fn map(len: usize) -> Result<NonNull<u8>, Unsupported> {
 /// # Safety
 ///
 /// - `ptr` is page-aligned, `len > 0` is a multiple of the page size, and the range lies
-///   inside mappings made by [`map`] that nothing will access again.
+///   inside mappings made by [`map`] or [`reserve`] that nothing will access again.
 pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     debug_assert!(
         ptr.as_ptr().addr().is_multiple_of(page_size()) && len.is_multiple_of(page_size())
@@ -91,37 +91,66 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
 
 /// Partial `munmap` for Miri, which only unmaps whole mappings: a table of live mappings
 /// and how many of their bytes are still mapped.
+///
+/// The table is a fixed array, not a collection: a global allocator built on this module
+/// (`ThreadCache`) must not allocate while mapping, or it would re-enter itself.
 #[cfg(miri)]
 mod miri_table {
     use core::ptr::NonNull;
-    use std::collections::BTreeMap;
     use std::sync::Mutex;
+
+    /// Live mappings the table can track; Miri runs stay far below it.
+    const MAX: usize = 4096;
 
     /// A mapping's base pointer (with the provenance of the whole mapping), its length and
     /// the bytes of it not yet unmapped.
+    #[derive(Clone, Copy)]
     struct Mapping(NonNull<u8>, usize, usize);
     // SAFETY: the table only stores the pointer to hand it back to `munmap`.
     unsafe impl Send for Mapping {}
 
-    static TABLE: Mutex<BTreeMap<usize, Mapping>> = Mutex::new(BTreeMap::new());
+    /// `entries[..len]` are the live mappings, unordered.
+    struct Table {
+        entries: [Option<Mapping>; MAX],
+        len: usize,
+    }
+
+    static TABLE: Mutex<Table> = Mutex::new(Table {
+        entries: [None; MAX],
+        len: 0,
+    });
+
+    fn table() -> std::sync::MutexGuard<'static, Table> {
+        TABLE.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     pub(super) fn mapped(ptr: NonNull<u8>, len: usize) {
-        let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-        table.insert(ptr.as_ptr().addr(), Mapping(ptr, len, len));
+        let mut t = table();
+        assert!(t.len < MAX, "os.rs Miri table full: raise MAX");
+        let i = t.len;
+        t.entries[i] = Some(Mapping(ptr, len, len));
+        t.len += 1;
     }
 
     /// Records that `[ptr, ptr + len)` was unmapped; returns the whole mapping once none of
     /// it is left.
     pub(super) fn unmapped(ptr: NonNull<u8>, len: usize) -> Option<(NonNull<u8>, usize)> {
-        let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-        let (&base, mapping) = table.range_mut(..=ptr.as_ptr().addr()).next_back()?;
-        mapping.2 = mapping.2.saturating_sub(len);
-        if mapping.2 > 0 {
+        let mut t = table();
+        let addr = ptr.as_ptr().addr();
+        let n = t.len;
+        let i = t.entries[..n].iter().position(|m| {
+            m.is_some_and(|m| (m.0.as_ptr().addr()..m.0.as_ptr().addr() + m.1).contains(&addr))
+        })?;
+        let mut m = t.entries[i]?;
+        m.2 = m.2.saturating_sub(len);
+        if m.2 > 0 {
+            t.entries[i] = Some(m);
             return None;
         }
-        let whole = (mapping.0, mapping.1);
-        table.remove(&base);
-        Some(whole)
+        t.entries[i] = t.entries[n - 1];
+        t.entries[n - 1] = None;
+        t.len -= 1;
+        Some((m.0, m.1))
     }
 }
 
@@ -167,13 +196,172 @@ pub(crate) unsafe fn remap(
     Err(Unsupported)
 }
 
+/// Eight bytes from the kernel's random source (`getrandom`), for secrets such as the
+/// hardened heap's canaries. Never fails: if the kernel refuses, the bytes are mixed from
+/// the address of a stack local and the clock instead (weaker, but still
+/// different per process and per call).
+pub(crate) fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    match rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()) {
+        Ok(8) => u64::from_ne_bytes(bytes),
+        _ => {
+            let local = 0u8;
+            let stack = core::ptr::addr_of!(local).addr() as u64;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let mixed = stack ^ now.rotate_left(32);
+            mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (mixed >> 29)
+        }
+    }
+}
+
+/// Reserves `len` bytes of address space: an anonymous private mapping with no access
+/// (`PROT_NONE`) and no swap reservation (`MAP_NORESERVE`), so it costs neither memory nor
+/// commit charge until parts of it are made accessible with [`protect`] (or
+/// [`pkey_protect`]). Under Miri, which cannot change protections, the mapping is made
+/// read-write at once.
+///
+/// Preconditions: `len > 0` and a multiple of [`page_size`]. The result is released with
+/// [`unmap`].
+pub(crate) fn reserve(len: usize) -> Result<NonNull<u8>, Unsupported> {
+    debug_assert!(len > 0 && len.is_multiple_of(page_size()));
+    if cfg!(miri) {
+        return map(len);
+    }
+    // SAFETY: an anonymous private mapping at a kernel-chosen address cannot alias any
+    // existing Rust object.
+    let ptr = unsafe {
+        mm::mmap_anonymous(
+            core::ptr::null_mut(),
+            len,
+            ProtFlags::empty(),
+            MapFlags::PRIVATE | MapFlags::NORESERVE,
+        )
+    }
+    .map_err(|_| Unsupported)?;
+    NonNull::new(ptr.cast::<u8>()).ok_or(Unsupported)
+}
+
+/// A memory protection key (x86 MPK/PKU), from [`pkey_alloc`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pkey(i32);
+
+/// Protection keys are the one OS interface this module reaches without rustix: rustix
+/// has no pkey API, so glibc's wrappers (glibc 2.27 and later) are declared here. They
+/// exist only on Linux with glibc; elsewhere, and under Miri, [`pkey_alloc`] reports no
+/// key and callers fall back to `mprotect`.
+#[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+mod pkey_sys {
+    use core::ffi::{c_int, c_uint, c_void};
+
+    unsafe extern "C" {
+        pub(super) fn pkey_alloc(flags: c_uint, access_rights: c_uint) -> c_int;
+        pub(super) fn pkey_free(pkey: c_int) -> c_int;
+        pub(super) fn pkey_mprotect(
+            addr: *mut c_void,
+            len: usize,
+            prot: c_int,
+            pkey: c_int,
+        ) -> c_int;
+        pub(super) fn pkey_set(pkey: c_int, access_rights: c_uint) -> c_int;
+    }
+
+    /// `PKEY_DISABLE_ACCESS`: loads and stores through the key fault.
+    pub(super) const DISABLE_ACCESS: c_uint = 1;
+    /// `PKEY_DISABLE_WRITE`: stores through the key fault.
+    pub(super) const DISABLE_WRITE: c_uint = 2;
+}
+
+/// Allocates a protection key with full access for the calling thread, or `None` where
+/// the CPU, the kernel or the C library has none (or all 15 are taken): detected at run
+/// time, so callers fall back to [`protect`].
+pub(crate) fn pkey_alloc() -> Option<Pkey> {
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+    {
+        // SAFETY: `pkey_alloc` takes plain integers and touches no memory of ours.
+        let key = unsafe { pkey_sys::pkey_alloc(0, 0) };
+        (key > 0).then_some(Pkey(key))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+    None
+}
+
+/// Frees a key from [`pkey_alloc`]. Memory still tagged with it keeps the tag, so the
+/// caller unmaps that memory first.
+pub(crate) fn pkey_free(key: Pkey) {
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+    // SAFETY: plain integers; freeing a key touches no memory.
+    let _ = unsafe { pkey_sys::pkey_free(key.0) };
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+    let _ = key;
+}
+
+/// Like [`protect`], and tags `[ptr, ptr + len)` with `key`, so that the calling thread's
+/// rights for the key ([`pkey_set_access`]) further restrict access.
+///
+/// # Safety
+///
+/// The contract of [`protect`].
+pub(crate) unsafe fn pkey_protect(
+    ptr: NonNull<u8>,
+    len: usize,
+    access: Access,
+    key: Pkey,
+) -> Result<(), Unsupported> {
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+    {
+        let prot = match access {
+            Access::None => 0,
+            Access::Read => 1,          // PROT_READ
+            Access::ReadWrite => 1 | 2, // PROT_READ | PROT_WRITE
+        };
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { pkey_sys::pkey_mprotect(ptr.as_ptr().cast(), len, prot, key.0) };
+        if r == 0 { Ok(()) } else { Err(Unsupported) }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+    {
+        let _ = (ptr, len, access, key);
+        Err(Unsupported)
+    }
+}
+
+/// Sets the calling thread's rights for memory tagged with `key` (the x86 PKRU register,
+/// written without a system call). Other threads keep their own rights.
+///
+/// # Safety
+///
+/// With [`Access::None`] or [`Access::Read`], no Rust reference may be used on this
+/// thread to write (or, for `None`, read) memory tagged with `key` until access is
+/// restored.
+pub(crate) unsafe fn pkey_set_access(key: Pkey, access: Access) -> Result<(), Unsupported> {
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+    {
+        let rights = match access {
+            Access::None => pkey_sys::DISABLE_ACCESS,
+            Access::Read => pkey_sys::DISABLE_WRITE,
+            Access::ReadWrite => 0,
+        };
+        // SAFETY: `key` came from `pkey_alloc`; the caller upholds the access contract.
+        let r = unsafe { pkey_sys::pkey_set(key.0, rights) };
+        if r == 0 { Ok(()) } else { Err(Unsupported) }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+    {
+        let _ = (key, access);
+        Err(Unsupported)
+    }
+}
+
 /// Changes the access rights of `[ptr, ptr + len)`.
 ///
 /// # Safety
 ///
 /// - `ptr` is page-aligned, `len` a multiple of the page size, and the range lies inside
-///   mappings made by [`map`]. With [`Access::None`] or [`Access::Read`], no Rust reference
-///   may be used to write (or, for `None`, read) the range until access is restored.
+///   mappings made by [`map`] or [`reserve`]. With [`Access::None`] or [`Access::Read`], no
+///   Rust reference may be used to write (or, for `None`, read) the range until access is
+///   restored.
 #[cfg_attr(not(test), allow(dead_code))] // used by the hardening strategies and tests
 pub(crate) unsafe fn protect(
     ptr: NonNull<u8>,

@@ -99,3 +99,68 @@ pub fn glibc_held_bytes() -> usize {
     let m = unsafe { mallinfo2() };
     m.arena + m.hblkhd
 }
+
+/// Live objects in the mixed workload.
+pub const LIVE: usize = 1_000;
+/// Free-a-victim-then-allocate steps in the mixed workload.
+pub const STEPS: usize = 100_000;
+/// The mixed workload's script: initial sizes, then (victim, new size) per step.
+pub struct Script {
+    /// Sizes of the blocks allocated first.
+    pub initial: Vec<usize>,
+    /// Per step: the victim to free and the size of its replacement.
+    pub steps: Vec<(usize, usize)>,
+}
+
+pub fn script() -> Script {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let size = |r: u64| 8 + (r % 505) as usize; // 8..=512 bytes
+    let initial = (0..LIVE).map(|_| size(next())).collect();
+    let steps = (0..STEPS)
+        .map(|_| ((next() % LIVE as u64) as usize, size(next())))
+        .collect();
+    Script { initial, steps }
+}
+
+pub fn layout(size: usize) -> Layout {
+    Layout::from_size_align(size, 8).unwrap()
+}
+
+/// Runs the mixed workload on `a`. Before the final frees, calls `held` and returns
+/// `(live bytes, held bytes)` at that moment.
+pub fn mixed_measured<A: Allocator>(
+    a: &A,
+    s: &Script,
+    held: impl FnOnce() -> usize,
+) -> (usize, usize) {
+    let mut live: Vec<(NonNull<u8>, usize)> = s
+        .initial
+        .iter()
+        .map(|&n| (a.allocate(layout(n)).unwrap().cast(), n))
+        .collect();
+    for &(victim, n) in &s.steps {
+        let (p, old) = live[victim];
+        // SAFETY: `p` is live with `layout(old)`.
+        unsafe { a.deallocate(p, layout(old)) };
+        let q = a.allocate(layout(n)).unwrap().cast::<u8>();
+        // SAFETY: `q` has at least `n >= 8` writable bytes.
+        unsafe { q.as_ptr().write(n as u8) };
+        live[victim] = (q, n);
+    }
+    let measured = (live.iter().map(|&(_, n)| n).sum(), held());
+    for (p, n) in live {
+        // SAFETY: `p` is live with `layout(n)`.
+        unsafe { a.deallocate(p, layout(n)) };
+    }
+    measured
+}
+
+pub fn mixed<A: Allocator>(a: &A, s: &Script) {
+    mixed_measured(a, s, || 0);
+}

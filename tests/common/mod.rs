@@ -35,7 +35,7 @@ pub const FIXED_BYTES: usize = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
 /// Strategies: `Pages`, `FixedBuffer` on the heap and on the stack, `Arena` on `Global`
 /// and on `Pages`, an `Arena` with a limit, an arena `Scope` and a nested one, `Counting`
 /// over `Global` and over an `Arena`, `FreeList` and `SizeClasses` on `Pages` and on
-/// `Global`, and a
+/// `Global`, `Malloc`, `Locked` over `SizeClasses` and over an `Arena`, and a
 /// `Slab` whose 1 MiB, 1 MiB-aligned slots hold the largest block and alignment any case
 /// asks for
 /// (a slab refuses layouts larger than its slot by design). `slab: false` leaves the
@@ -153,6 +153,31 @@ macro_rules! for_each_strategy {
                         return;
                     }
                     super::$case::run(&SizeClasses::new_in(Global));
+                }
+
+                #[test]
+                fn malloc() {
+                    if cfg!(miri) && <super::$case as Case>::ASKS_SYSTEM_FOR_TOO_MUCH {
+                        eprintln!("not under Miri: the system allocator cannot refuse here");
+                        return;
+                    }
+                    super::$case::run(&Malloc);
+                }
+
+                #[test]
+                fn locked_size_classes() {
+                    let heap = Locked::new(SizeClasses::new());
+                    super::$case::run(&heap);
+                }
+
+                #[test]
+                fn locked_arena() {
+                    super::$case::run(&Locked::new(Arena::new()));
+                }
+
+                #[test]
+                fn thread_cache() {
+                    super::$case::run(&ThreadCache::new());
                 }
 
                 #[cfg($slab)]

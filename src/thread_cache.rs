@@ -1,0 +1,911 @@
+//! `ThreadCache`: a thread-safe general-purpose allocator with per-thread heaps.
+//!
+//! ## Design (mimalloc and snmalloc: memory affinity, remote frees go home)
+//!
+//! Every thread gets a **heap** on its first allocation: per size class (the shared table
+//! in `size_class.rs`), a circular list of 64 KiB pages carved from 4 MiB segments (see
+//! `segment.rs`). The heap pointer sits in a `#[thread_local]` cell, so:
+//!
+//! - **allocate** = thread-local load, class lookup, pop the head page's free list,
+//!   count it: no lock, no atomic read-modify-write;
+//! - **free by the owner** = the segment's owner (address rounded down to 4 MiB) equals
+//!   this thread's heap: push onto the page's free list: no lock, no atomic RMW either;
+//! - **free by another thread** = one compare-and-swap push onto the page's `thread_free`
+//!   stack. The block goes back to the heap that owns it, not onto the freeing thread's
+//!   lists (the mistake of Zig's `SmpAllocator`, which lets a producer/consumer pair
+//!   migrate all memory to the consumer). The owner takes the whole stack with one swap
+//!   when the page runs dry.
+//!
+//! When the head page of a class is exhausted, the slow path collects its remote frees,
+//! carves more untouched blocks, or walks on around the circle (at most 8 pages, each
+//! collected on the way; the circle's head moves, so full pages are revisited in turn
+//! instead of being scanned every time), and only then takes a fresh page.
+//!
+//! **Thread exit.** A `thread_local!` guard's destructor abandons the heap: pages with no
+//! live block are released, and each segment still holding live blocks is marked
+//! `ABANDONED` and put on a global list. Remote frees into it keep working (they push onto
+//! the page stacks); the next thread that needs a page adopts the segment, collects every
+//! page and links them into its own lists. Heap structs come from a pool that is never
+//! unmapped, so a stale pointer to one is never dangling.
+//!
+//! **Re-entrancy.** Setting a thread up registers the destructor, which may allocate
+//! (glibc's `__cxa_thread_atexit_impl` calls `calloc`, which is this allocator under the
+//! C drop-in). While a thread is being set up, or after its heap was abandoned, its
+//! requests go to one shared **fallback heap** behind a mutex; frees of those blocks are
+//! remote frees like any other.
+//!
+//! **Large blocks** (over 16 KiB, or aligned beyond 4 KiB) are mapped directly, each in a
+//! 4 MiB-aligned mapping of its own, and unmapped when freed. Empty segments beyond a
+//! reserve of four go back to the OS.
+
+use core::cell::Cell;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use crate::api::{AllocError, Allocator, Layout, dangling};
+use crate::segment::{
+    self, ABANDONED, LARGE, Owner, PAGE, Page, Segment, SegmentList, collect, extend, page_of,
+    push_remote, segment_of,
+};
+use crate::size_class::{CLASSES, class_for, size_of_class};
+
+/// Pages visited around a class's circle before a fresh page is taken.
+const SEARCH: usize = 8;
+
+/// One thread's heap.
+pub(crate) struct Heap {
+    /// The head of each class's circular page list; `empty_page()` when there is none.
+    pages: [*mut Page; CLASSES],
+    /// Segments this heap owns, doubly linked through `Segment::next`/`prev`.
+    segments: *mut Segment,
+    /// The next heap in the pool's free list.
+    next_free: *mut Heap,
+}
+
+/// The page every empty class points at: its free list is null, so the fast path falls
+/// through to the slow path without a null check. It is never written.
+struct EmptyPage(Page);
+// SAFETY: no thread ever writes it (the slow path checks for it before touching a page),
+// so sharing it is sharing an immutable value.
+unsafe impl Sync for EmptyPage {}
+static EMPTY: EmptyPage = EmptyPage(segment::empty_page_desc());
+
+/// The never-written sentinel page.
+#[inline(always)]
+fn empty_page() -> *mut Page {
+    (&raw const EMPTY.0).cast_mut()
+}
+
+impl Heap {
+    /// A heap with no pages.
+    const fn new() -> Self {
+        Heap {
+            pages: [(&raw const EMPTY.0).cast_mut(); CLASSES],
+            segments: ptr::null_mut(),
+            next_free: ptr::null_mut(),
+        }
+    }
+}
+
+/// `STATE` values.
+const UNINIT: u8 = 0;
+/// Setting the thread up: requests go to the fallback heap.
+const INITIALIZING: u8 = 1;
+/// The thread has a heap.
+const READY: u8 = 2;
+/// The heap was abandoned (thread exit): requests go to the fallback heap.
+const DEAD: u8 = 3;
+
+/// This thread's heap, or null while it has none.
+#[thread_local]
+static HEAP: Cell<*mut Heap> = Cell::new(ptr::null_mut());
+/// This thread's setup state (one of the constants above).
+#[thread_local]
+static STATE: Cell<u8> = Cell::new(UNINIT);
+
+/// Its destructor runs at thread exit and abandons the thread's heap.
+struct ExitGuard;
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let heap = HEAP.replace(ptr::null_mut());
+        STATE.set(DEAD);
+        if !heap.is_null() {
+            // SAFETY: `heap` was this thread's heap and no one else uses it; it is now
+            // unreachable from the thread-local.
+            unsafe { abandon(heap) };
+            pool_give(heap);
+        }
+    }
+}
+std::thread_local! {
+    static EXIT: ExitGuard = const { ExitGuard };
+}
+
+/// The fallback heap and the pool of heap structs.
+struct Shared {
+    /// Serves threads without a heap of their own.
+    fallback: Heap,
+    /// Free heap structs, linked through `next_free`.
+    free: *mut Heap,
+    /// Unused room in the current pool chunk for more heap structs.
+    chunk: *mut Heap,
+    /// Heap structs left in `chunk`.
+    chunk_left: usize,
+}
+// SAFETY: everything behind the pointers is owned by `Shared` and only touched under its
+// mutex (or by the one thread a heap was handed to).
+unsafe impl Send for Shared {}
+
+static SHARED: Mutex<Shared> = Mutex::new(Shared {
+    fallback: Heap::new(),
+    free: ptr::null_mut(),
+    chunk: ptr::null_mut(),
+    chunk_left: 0,
+});
+/// Segments whose thread exited while they held live blocks.
+static ABANDONED_LIST: Mutex<SegmentList> = Mutex::new(SegmentList::new());
+
+/// Locks the shared state, ignoring poisoning: no code that can panic runs under it.
+fn shared() -> std::sync::MutexGuard<'static, Shared> {
+    SHARED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A heap struct from the pool, or null if the OS refuses memory for more.
+fn pool_take() -> *mut Heap {
+    let mut s = shared();
+    if !s.free.is_null() {
+        let heap = s.free;
+        // SAFETY: pooled heaps are valid and owned by the pool.
+        s.free = unsafe { (*heap).next_free };
+        return heap;
+    }
+    if s.chunk_left == 0 {
+        let Ok(chunk) = crate::os::map(PAGE) else {
+            return ptr::null_mut();
+        };
+        s.chunk = chunk.as_ptr().cast();
+        s.chunk_left = PAGE / size_of::<Heap>();
+    }
+    let heap = s.chunk;
+    s.chunk_left -= 1;
+    // SAFETY: the chunk has room for `chunk_left + 1` heaps; the mapping is page-aligned,
+    // which satisfies `Heap`'s alignment. Pool chunks are never unmapped.
+    unsafe {
+        s.chunk = heap.add(1);
+        heap.write(Heap::new());
+    }
+    heap
+}
+
+/// Returns a heap struct with no pages or segments to the pool.
+fn pool_give(heap: *mut Heap) {
+    let mut s = shared();
+    // SAFETY: the caller hands over the heap, which no thread uses any more.
+    unsafe { (*heap).next_free = s.free };
+    s.free = heap;
+}
+
+/// Gives this thread a heap, or returns null (then requests use the fallback heap).
+#[cold]
+#[inline(never)]
+fn init_thread() -> *mut Heap {
+    if STATE.get() != UNINIT {
+        return ptr::null_mut();
+    }
+    STATE.set(INITIALIZING);
+    let heap = pool_take();
+    if heap.is_null() {
+        STATE.set(UNINIT); // try again on a later request
+        return heap;
+    }
+    // Registering the destructor may allocate (then through the fallback heap).
+    if EXIT.try_with(|_| ()).is_err() {
+        // Thread-locals are being destroyed: a heap set up now would never be abandoned.
+        pool_give(heap);
+        STATE.set(DEAD);
+        return ptr::null_mut();
+    }
+    HEAP.set(heap);
+    STATE.set(READY);
+    heap
+}
+
+/// Allocates a block of class `class` from this thread's heap: the fast path.
+#[inline(always)]
+fn alloc_small(class: usize) -> *mut u8 {
+    let heap = HEAP.get();
+    if !heap.is_null() {
+        // SAFETY: this thread's heap is used by this thread only; its head pages are
+        // owned by it (or the never-written empty page, whose free list is null).
+        unsafe {
+            let page = *(*heap).pages.get_unchecked(class);
+            let block = (*page).free;
+            if !block.is_null() {
+                (*page).free = (*block).next;
+                (*page).used += 1;
+                return block.cast();
+            }
+        }
+    }
+    alloc_slow(class)
+}
+
+/// The head page of `class` is exhausted, or this thread has no heap yet.
+#[cold]
+#[inline(never)]
+fn alloc_slow(class: usize) -> *mut u8 {
+    let mut heap = HEAP.get();
+    if heap.is_null() {
+        heap = init_thread();
+    }
+    if heap.is_null() {
+        let mut s = shared();
+        // SAFETY: the fallback heap is used only under the lock, which is held.
+        return unsafe { heap_alloc(&raw mut s.fallback, class) };
+    }
+    // SAFETY: this thread's heap, used by this thread only.
+    unsafe { heap_alloc(heap, class) }
+}
+
+/// Allocates from `heap`, finding or making a page with room; null when out of memory.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`.
+unsafe fn heap_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
+    // SAFETY: forwarded; `find_page` returns a page of `heap` with a free block.
+    unsafe {
+        let page = find_page(heap, class);
+        if page.is_null() {
+            return ptr::null_mut();
+        }
+        let block = (*page).free;
+        (*page).free = (*block).next;
+        (*page).used += 1;
+        block.cast()
+    }
+}
+
+/// A page of `class` with a free block, made the head of its circle; null when out of
+/// memory.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`.
+unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
+    // SAFETY: pages on `heap`'s circles belong to segments `heap` owns.
+    unsafe {
+        for _ in 0..2 {
+            let head = (*heap).pages[class];
+            if head != empty_page() {
+                let mut page = head;
+                for _ in 0..SEARCH {
+                    collect(page);
+                    if !(*page).free.is_null() || extend(page) {
+                        (*heap).pages[class] = page;
+                        return page;
+                    }
+                    page = (*page).next;
+                    if page == head {
+                        break;
+                    }
+                }
+            }
+            // No room in the pages visited: adopt an abandoned segment (whose pages may
+            // serve this class) and look again, once.
+            if !adopt(heap) {
+                break;
+            }
+        }
+        let page = new_page(heap, class);
+        if !page.is_null() {
+            extend(page);
+        }
+        page
+    }
+}
+
+/// Takes a free page slot of one of `heap`'s segments (or of a new segment) for `class`
+/// and links it in as the head of the class's circle; null when out of memory.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`.
+unsafe fn new_page(heap: *mut Heap, class: usize) -> *mut Page {
+    // SAFETY: `heap`'s segments are owned by it; a new segment is linked in first.
+    unsafe {
+        let mut seg = (*heap).segments;
+        while !seg.is_null() && (*seg).free_slots == 0 {
+            seg = (*seg).next;
+        }
+        if seg.is_null() {
+            let Some(new) = segment::new_segment(heap.cast::<Owner>()) else {
+                return ptr::null_mut();
+            };
+            link_segment(heap, new);
+            seg = new;
+        }
+        let slot = (*seg).free_slots.trailing_zeros() as usize;
+        (*seg).free_slots &= !(1 << slot);
+        (*seg).used_slots += 1;
+        let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
+        let size = size_of_class(class);
+        let p = &mut *page;
+        p.free = ptr::null_mut();
+        p.used = 0;
+        p.capacity = 0;
+        p.reserved = (PAGE / size) as u32;
+        p.block_size = size as u32;
+        p.class = class as u32;
+        p.in_use = true;
+        push_page(heap, page);
+        (*heap).pages[class] = page;
+        page
+    }
+}
+
+/// Links `page` into its class's circle, just before the head (at the tail).
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`; `page` is in use and on no circle.
+unsafe fn push_page(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: forwarded; circle members are pages of `heap`.
+    unsafe {
+        let class = (*page).class as usize;
+        let head = (*heap).pages[class];
+        if head == empty_page() {
+            (*page).next = page;
+            (*page).prev = page;
+            (*heap).pages[class] = page;
+        } else {
+            let tail = (*head).prev;
+            (*page).next = head;
+            (*page).prev = tail;
+            (*tail).next = page;
+            (*head).prev = page;
+        }
+    }
+}
+
+/// Unlinks `page` from its class's circle and frees its slot; releases the segment when
+/// it has no page left in use.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`, which owns `page`; `page.used == 0`.
+unsafe fn release_page(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: forwarded.
+    unsafe {
+        let class = (*page).class as usize;
+        if (*page).next == page {
+            (*heap).pages[class] = empty_page();
+        } else {
+            (*(*page).prev).next = (*page).next;
+            (*(*page).next).prev = (*page).prev;
+            if (*heap).pages[class] == page {
+                (*heap).pages[class] = (*page).next;
+            }
+        }
+        (*page).in_use = false;
+        (*page).free = ptr::null_mut();
+        let seg = (*page).segment;
+        let slot = ((*page).start.addr() - seg.addr()) / PAGE;
+        (*seg).free_slots |= 1 << slot;
+        (*seg).used_slots -= 1;
+        if (*seg).used_slots == 0 {
+            unlink_segment(heap, seg);
+            segment::release_segment(seg);
+        }
+    }
+}
+
+/// Adds `seg` to `heap`'s segment list.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`; `seg` is owned by it and on no list.
+unsafe fn link_segment(heap: *mut Heap, seg: *mut Segment) {
+    // SAFETY: forwarded.
+    unsafe {
+        (*seg).prev = ptr::null_mut();
+        (*seg).next = (*heap).segments;
+        if !(*heap).segments.is_null() {
+            (*(*heap).segments).prev = seg;
+        }
+        (*heap).segments = seg;
+    }
+}
+
+/// Removes `seg` from `heap`'s segment list.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`; `seg` is on its list.
+unsafe fn unlink_segment(heap: *mut Heap, seg: *mut Segment) {
+    // SAFETY: forwarded.
+    unsafe {
+        if (*seg).prev.is_null() {
+            (*heap).segments = (*seg).next;
+        } else {
+            (*(*seg).prev).next = (*seg).next;
+        }
+        if !(*seg).next.is_null() {
+            (*(*seg).next).prev = (*seg).prev;
+        }
+    }
+}
+
+/// Gives up all of `heap`'s segments: empty pages and segments are released, the rest
+/// put on the abandoned list. `heap` is left with nothing.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`, and will not use it again except by
+/// handing it to the pool.
+unsafe fn abandon(heap: *mut Heap) {
+    // SAFETY: forwarded; each segment is unlinked from `heap` before it is released or
+    // handed to the abandoned list.
+    unsafe {
+        let mut seg = (*heap).segments;
+        while !seg.is_null() {
+            let next = (*seg).next;
+            let mut released = false;
+            for slot in 1..segment::PAGES {
+                let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
+                if (*page).in_use {
+                    collect(page);
+                    if (*page).used == 0 {
+                        // Releases `seg` itself when this was its last page in use.
+                        released = (*seg).used_slots == 1;
+                        release_page(heap, page);
+                        if released {
+                            break;
+                        }
+                    }
+                }
+            }
+            if !released {
+                unlink_segment(heap, seg);
+                // Release: the adopter's Acquire (through the list's mutex) sees the pages.
+                (*seg).owner.store(ABANDONED, Ordering::Release);
+                segment::lock(&ABANDONED_LIST).push(seg);
+            }
+            seg = next;
+        }
+        *heap = Heap::new();
+    }
+}
+
+/// Adopts one abandoned segment into `heap`: its pages join `heap`'s circles (empty ones
+/// are freed). False when there is none.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`.
+unsafe fn adopt(heap: *mut Heap) -> bool {
+    let Some(seg) = segment::lock(&ABANDONED_LIST).pop() else {
+        return false;
+    };
+    // SAFETY: an abandoned segment is owned by nobody; taking it off the list (under its
+    // mutex) makes `heap` its only owner. Remote frees keep pushing onto page stacks.
+    unsafe {
+        (*seg).owner.store(heap.cast::<Owner>(), Ordering::Release);
+        link_segment(heap, seg);
+        for slot in 1..segment::PAGES {
+            let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
+            if (*page).in_use {
+                collect(page);
+                push_page(heap, page);
+                if (*page).used == 0 && (*seg).used_slots > 1 {
+                    release_page(heap, page);
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Frees the block at `ptr` (any size, any thread); `size` is its live size as the
+/// caller knows it (`usize::MAX` when unknown, as from C's `free`).
+///
+/// # Safety
+///
+/// `ptr` is a live block from this allocator, valid for writes of `min(size, 8)` bytes.
+#[inline(always)]
+unsafe fn free(ptr: *mut u8, size: usize) {
+    let addr = ptr.addr();
+    // SAFETY: `ptr` is a live block, so its segment header is mapped.
+    unsafe {
+        let seg = segment_of(addr);
+        let heap = HEAP.get();
+        // A null heap matches no owner (owners are heaps or non-null markers).
+        if (*seg).owner.load(Ordering::Relaxed) == heap.cast::<Owner>() {
+            let page = page_of(seg, addr);
+            let block = ptr::with_exposed_provenance_mut::<segment::Block>(addr);
+            segment::write_link(block, ptr, size, (*page).free);
+            (*page).free = block;
+            (*page).used -= 1;
+            if (*page).used == 0 {
+                page_emptied(heap, page);
+            }
+            return;
+        }
+        free_other(seg, ptr, size);
+    }
+}
+
+/// The last block of a page this thread owns was freed: release the page unless it is
+/// the head of its class (which is kept, so a class that empties and refills in a loop
+/// does not take and release a page every time).
+#[cold]
+#[inline(never)]
+unsafe fn page_emptied(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: `heap` is this thread's heap and owns `page`, whose `used` is 0.
+    unsafe {
+        if (*heap).pages[(*page).class as usize] != page {
+            release_page(heap, page);
+        }
+    }
+}
+
+/// Frees a large block or a block another heap owns.
+#[cold]
+#[inline(never)]
+unsafe fn free_other(seg: *mut Segment, ptr: *mut u8, size: usize) {
+    // SAFETY: the caller holds the live block at `ptr` in `seg`.
+    unsafe {
+        if (*seg).owner.load(Ordering::Relaxed) == LARGE {
+            segment::free_large(seg);
+        } else {
+            push_remote(page_of(seg, ptr.addr()), ptr, size);
+        }
+    }
+}
+
+/// The usable size of the live block at `ptr`.
+///
+/// # Safety
+///
+/// `ptr` is a live block from this allocator.
+pub(crate) unsafe fn usable_size(ptr: *mut u8) -> usize {
+    // SAFETY: the block is live, so its header is mapped and its page's block size fixed.
+    unsafe {
+        let seg = segment_of(ptr.addr());
+        if (*seg).owner.load(Ordering::Relaxed) == LARGE {
+            segment::large_usable(seg)
+        } else {
+            (*page_of(seg, ptr.addr())).block_size as usize
+        }
+    }
+}
+
+/// The crate's thread-safe general-purpose allocator: per-thread heaps, remote frees go
+/// back to the owning heap. Use it as the global allocator or per collection.
+///
+/// ```
+/// use allockit::ThreadCache;
+///
+/// #[global_allocator]
+/// static GLOBAL: ThreadCache = ThreadCache::new();
+///
+/// let handles: Vec<_> = (0..4)
+///     .map(|t| std::thread::spawn(move || (0..1000).map(|i| format!("{t}:{i}")).collect::<Vec<_>>()))
+///     .collect();
+/// let all: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+/// assert_eq!(all.len(), 4000); // allocated on four threads, freed on this one
+/// ```
+///
+/// Every `ThreadCache` value is a handle to the same process-wide heaps: a block from one
+/// may be freed through another.
+#[derive(Clone, Copy, Default)]
+pub struct ThreadCache {
+    /// Keeps construction to [`ThreadCache::new`].
+    _private: (),
+}
+
+/// Process-wide numbers from [`ThreadCache::stats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadCacheStats {
+    /// 4 MiB segments mapped for small blocks (in use, abandoned or cached).
+    pub segments: usize,
+    /// Segments on the abandoned list, waiting for a thread to adopt them.
+    pub abandoned_segments: usize,
+    /// Large blocks currently mapped.
+    pub large_blocks: usize,
+    /// Bytes mapped for large blocks.
+    pub large_bytes: usize,
+}
+
+impl ThreadCache {
+    /// The allocator; `const`, so it can be a `static` `#[global_allocator]`.
+    pub const fn new() -> Self {
+        ThreadCache { _private: () }
+    }
+
+    /// Segment and large-block counts for the whole process.
+    pub fn stats(&self) -> ThreadCacheStats {
+        ThreadCacheStats {
+            segments: segment::SMALL_SEGMENTS.load(Ordering::Relaxed),
+            abandoned_segments: segment::lock(&ABANDONED_LIST).len,
+            large_blocks: segment::LARGE_BLOCKS.load(Ordering::Relaxed),
+            large_bytes: segment::LARGE_BYTES.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Frees a block without its layout, the way C's `free` does (the C drop-in uses it).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block from a `ThreadCache` (any value, any thread), not used again.
+    #[inline]
+    pub unsafe fn free(&self, ptr: NonNull<u8>) {
+        // SAFETY: forwarded from the caller.
+        unsafe { free(ptr.as_ptr(), usize::MAX) }
+    }
+
+    /// The bytes usable in the live block at `ptr`: at least the size it was allocated
+    /// with (its size class, or its large mapping). C's `malloc_usable_size`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block from a `ThreadCache`.
+    #[inline]
+    pub unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { usable_size(ptr.as_ptr()) }
+    }
+
+    /// Like `alloc_block`, zeroed. Large blocks are fresh mappings, zero already.
+    fn alloc_block_zeroed(layout: Layout) -> (*mut u8, usize) {
+        let (p, usable) = Self::alloc_block(layout);
+        if !p.is_null() && class_for(layout).is_some() {
+            // SAFETY: a fresh small block of `usable` bytes.
+            unsafe { p.write_bytes(0, usable) };
+        }
+        (p, usable)
+    }
+
+    /// A block for `layout` (non-zero size) and its usable size; null when out of memory.
+    #[inline(always)]
+    fn alloc_block(layout: Layout) -> (*mut u8, usize) {
+        match class_for(layout) {
+            Some(class) => (alloc_small(class), size_of_class(class)),
+            None => match segment::alloc_large(layout.size(), layout.align()) {
+                Some((p, usable)) => (p.as_ptr(), usable),
+                None => (ptr::null_mut(), 0),
+            },
+        }
+    }
+
+    /// Resizes the live block `ptr` of `old` to `new` (non-zero sizes): in place when the
+    /// block's usable size and alignment allow and little would be wasted, else by moving.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block from this allocator allocated with a layout fitting `old`.
+    unsafe fn resize(ptr: *mut u8, old: Layout, new: Layout) -> (*mut u8, usize) {
+        // SAFETY: forwarded from the caller.
+        let usable = unsafe { usable_size(ptr) };
+        let aligned = ptr.addr().is_multiple_of(new.align());
+        if aligned && new.size() <= usable && new.size() > usable / 2 {
+            return (ptr, usable);
+        }
+        let (q, usable) = Self::alloc_block(new);
+        if !q.is_null() {
+            // SAFETY: both blocks are live, distinct, and at least `min` bytes long.
+            unsafe {
+                ptr::copy_nonoverlapping(ptr, q, old.size().min(new.size()));
+                free(ptr, old.size());
+            }
+        }
+        (q, usable)
+    }
+}
+
+impl core::fmt::Debug for ThreadCache {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ThreadCache")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// A slice for a block, or `AllocError` for null.
+#[inline(always)]
+fn slice(p: *mut u8, len: usize) -> Result<NonNull<[u8]>, AllocError> {
+    NonNull::new(p)
+        .map(|p| NonNull::slice_from_raw_parts(p, len))
+        .ok_or(AllocError)
+}
+
+// SAFETY: blocks are handed out once until freed (each lives on at most one free list);
+// they are aligned by their class or large mapping; they stay valid until freed, from any
+// thread, whatever `ThreadCache` value frees them (all share the process-wide heaps).
+unsafe impl Allocator for ThreadCache {
+    #[inline(always)]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(dangling(layout));
+        }
+        let (p, usable) = Self::alloc_block(layout);
+        slice(p, usable)
+    }
+
+    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(dangling(layout));
+        }
+        let (p, usable) = Self::alloc_block_zeroed(layout);
+        slice(p, usable)
+    }
+
+    #[inline(always)]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if layout.size() != 0 {
+            // SAFETY: a live block of this allocator (caller).
+            unsafe { free(ptr.as_ptr(), layout.size()) };
+        }
+    }
+
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if old.size() == 0 {
+            return self.allocate(new);
+        }
+        // SAFETY: forwarded from the caller; `new.size() >= old.size() > 0`.
+        let (p, usable) = unsafe { Self::resize(ptr.as_ptr(), old, new) };
+        slice(p, usable)
+    }
+
+    grow_zeroed_via_grow!();
+
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if new.size() == 0 {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.deallocate(ptr, old) };
+            return Ok(dangling(new));
+        }
+        // SAFETY: forwarded from the caller; `old.size() >= new.size() > 0`.
+        let (p, usable) = unsafe { Self::resize(ptr.as_ptr(), old, new) };
+        slice(p, usable)
+    }
+}
+
+mirror_allocator_api2!(impl[] for ThreadCache);
+
+// SAFETY: as for `Allocator`. A zero size (which callers must not pass) is served as
+// one byte, so a pointer this returns is always a real block that `dealloc` can free.
+unsafe impl core::alloc::GlobalAlloc for ThreadCache {
+    #[inline(always)]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let layout =
+            Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(layout);
+        Self::alloc_block(layout).0
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let layout =
+            Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(layout);
+        Self::alloc_block_zeroed(layout).0
+    }
+
+    #[inline(always)]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: a live block of this allocator (caller).
+        unsafe { free(ptr, layout.size()) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let Ok(new) = Layout::from_size_align(new_size.max(1), layout.align()) else {
+            return ptr::null_mut();
+        };
+        let old = Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(new);
+        // SAFETY: a live block of this allocator with layout `layout` (caller).
+        unsafe { Self::resize(ptr, old, new).0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn blocks_are_reused_and_classes_are_aligned() {
+        let tc = ThreadCache::new();
+        let l = Layout::from_size_align(48, 16).unwrap();
+        let a = tc.allocate(l).unwrap();
+        assert_eq!(a.len(), 48);
+        assert_eq!(a.cast::<u8>().as_ptr().addr() % 16, 0);
+        // SAFETY: `a` is live with layout `l`.
+        unsafe { tc.deallocate(a.cast(), l) };
+        let b = tc.allocate(l).unwrap();
+        assert_eq!(
+            a.cast::<u8>(),
+            b.cast::<u8>(),
+            "LIFO reuse on the owning thread"
+        );
+        // SAFETY: `b` is live with layout `l`.
+        unsafe { tc.deallocate(b.cast(), l) };
+    }
+
+    #[test]
+    fn remote_frees_go_back_to_the_owner() {
+        let tc = ThreadCache::new();
+        let l = Layout::new::<[u64; 4]>();
+        // Exactly one page of 32-byte blocks, on this test's fresh thread.
+        let n = PAGE / 32;
+        let blocks: Vec<usize> = (0..n)
+            .map(|_| {
+                tc.allocate(l)
+                    .unwrap()
+                    .cast::<u8>()
+                    .as_ptr()
+                    .expose_provenance()
+            })
+            .collect();
+        let old: std::collections::BTreeSet<usize> = blocks.iter().copied().collect();
+        std::thread::spawn(move || {
+            for b in blocks {
+                // SAFETY: each block is live with layout `l`; the freeing thread differs.
+                unsafe {
+                    ThreadCache::new().deallocate(
+                        NonNull::new(ptr::with_exposed_provenance_mut(b)).unwrap(),
+                        l,
+                    )
+                };
+            }
+        })
+        .join()
+        .unwrap();
+        // The owner collects the remote frees: the same memory serves it again.
+        let again: Vec<_> = (0..n)
+            .map(|_| tc.allocate(l).unwrap().cast::<u8>())
+            .collect();
+        let reused = again
+            .iter()
+            .filter(|p| old.contains(&p.as_ptr().addr()))
+            .count();
+        assert_eq!(reused, n, "the page's blocks came back to it");
+        for p in again {
+            // SAFETY: each block is live with layout `l`.
+            unsafe { tc.deallocate(p, l) };
+        }
+    }
+
+    #[test]
+    fn large_blocks_map_and_unmap() {
+        let tc = ThreadCache::new();
+        let before = tc.stats().large_blocks;
+        let l = Layout::from_size_align(100 << 10, 64 << 10).unwrap();
+        let p = tc.allocate(l).unwrap();
+        assert!(p.len() >= l.size());
+        assert_eq!(p.cast::<u8>().as_ptr().addr() % l.align(), 0);
+        assert!(tc.stats().large_blocks > before);
+        // SAFETY: `p` is live with layout `l`; it is written within its length.
+        unsafe {
+            p.cast::<u8>().as_ptr().write_bytes(7, p.len());
+            assert_eq!(usable_size(p.cast::<u8>().as_ptr()), p.len());
+            tc.deallocate(p.cast(), l);
+        }
+    }
+
+    #[test]
+    fn a_huge_alignment_is_refused_not_a_panic() {
+        let l = Layout::from_size_align(8, 8 << 20).unwrap();
+        assert!(ThreadCache::new().allocate(l).is_err());
+        let l = Layout::from_size_align(isize::MAX as usize - 4096, 8).unwrap();
+        assert!(ThreadCache::new().allocate(l).is_err());
+    }
+}
