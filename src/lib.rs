@@ -31,6 +31,8 @@
 //! | [`ThreadCache`] | thread-safe: per-thread heaps, remote frees go back to the owning heap; a `GlobalAlloc` (`std` only) | the global allocator; anything multi-threaded |
 //! | [`Malloc`] | the C library's `malloc`/`realloc`/`posix_memalign`/`free`; blocks report `malloc_usable_size` (`std` only) | the yardstick; memory shared with C code; a global allocator that is just libc |
 //! | [`Locked`] | wrapper that makes any strategy `Sync` behind a mutex; the slow, simple option (`std` only) | threads must share one heap and allocation is not the bottleneck |
+//! | [`Hardened`] | wrapper: canaries, guard pages, invalid/double-free detection, zero-on-free, quarantine, leak report (`std` only) | tests, fuzzing, security-sensitive code that prefers a loud abort to silent corruption |
+//! | [`Compartment`] | an isolated heap in its own reserved range with guard gaps; `seal`, `seal_read_only`, `unseal` by protection keys where the CPU has them, else `mprotect` (`std` only) | secrets or untrusted data that must never share pages with the rest, and that can be locked away while unused |
 //! | [`Counting`] | wrapper that counts calls, live and peak bytes | measuring what another allocator does |
 //!
 //! ## Glossary
@@ -78,9 +80,13 @@ mod align;
 #[macro_use]
 mod arena;
 mod bump;
+#[cfg(feature = "std")]
+mod compartment;
 mod counting;
 mod fixed_buffer;
 mod free_list;
+#[cfg(feature = "std")]
+mod hardened;
 #[cfg(feature = "std")]
 mod locked;
 #[cfg(feature = "std")]
@@ -102,9 +108,15 @@ mod tlsf;
 
 pub use api::{AllocError, Allocator, Layout};
 pub use arena::Arena;
+#[cfg(feature = "std")]
+pub use compartment::{Compartment, Protection, SealError};
 pub use counting::{Counting, Stats};
 pub use fixed_buffer::FixedBuffer;
 pub use free_list::{FreeList, FreeListStats};
+#[cfg(feature = "std")]
+pub use hardened::{
+    Hardened, HardenedStats, Leak, Options, Violation, ViolationHook, ViolationReport,
+};
 #[cfg(feature = "std")]
 pub use locked::Locked;
 #[cfg(feature = "std")]

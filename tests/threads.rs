@@ -94,7 +94,10 @@ fn sizes(seed: u64) -> impl FnMut() -> usize {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "minutes under Miri; producer_consumer_pair covers remote frees")]
+#[cfg_attr(
+    miri,
+    ignore = "minutes under Miri; producer_consumer_pair covers remote frees"
+)]
 fn blocks_cross_a_ring_of_threads_and_come_back_home() {
     const THREADS: usize = 4;
     let rounds = if cfg!(miri) { 12 } else { 3000 };

@@ -35,7 +35,8 @@ pub const FIXED_BYTES: usize = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
 /// Strategies: `Pages`, `FixedBuffer` on the heap and on the stack, `Arena` on `Global`
 /// and on `Pages`, an `Arena` with a limit, an arena `Scope` and a nested one, `Counting`
 /// over `Global` and over an `Arena`, `FreeList` and `SizeClasses` on `Pages` and on
-/// `Global`, `Malloc`, `Locked` over `SizeClasses` and over an `Arena`, and a
+/// `Global`, `Malloc`, `Locked` over `SizeClasses` and over an `Arena`, `Hardened`
+/// over `SizeClasses` and over `Global`, and a
 /// `Slab` whose 1 MiB, 1 MiB-aligned slots hold the largest block and alignment any case
 /// asks for
 /// (a slab refuses layouts larger than its slot by design). `slab: false` leaves the
@@ -142,6 +143,13 @@ macro_rules! for_each_strategy {
                 }
 
                 #[test]
+                fn compartment() {
+                    let c = Compartment::new(if cfg!(miri) { 8 << 20 } else { 64 << 20 });
+                    super::$case::run(&c);
+                    c.check_invariants();
+                }
+
+                #[test]
                 fn size_classes() {
                     super::$case::run(&SizeClasses::new());
                 }
@@ -178,6 +186,21 @@ macro_rules! for_each_strategy {
                 #[test]
                 fn thread_cache() {
                     super::$case::run(&ThreadCache::new());
+                }
+
+                #[test]
+                fn hardened_size_classes() {
+                    let heap = Hardened::new(SizeClasses::new());
+                    super::$case::run(&heap);
+                    assert_eq!(heap.stats().live_blocks, 0, "the case freed every block");
+                    assert_eq!(heap.check(), 0, "no canary or freed block was overwritten");
+                }
+
+                #[test]
+                fn hardened_global() {
+                    let heap = Hardened::new(Global);
+                    super::$case::run(&heap);
+                    assert_eq!(heap.stats().live_blocks, 0, "the case freed every block");
                 }
 
                 #[cfg($slab)]

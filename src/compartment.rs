@@ -1,0 +1,711 @@
+//! `Compartment`: an isolated heap in an address range of its own, that can be sealed.
+//!
+//! Pick it to keep one kind of data apart from the rest of the process (keys and other
+//! secrets, the state of an untrusted parser, a plugin's heap): no block of another
+//! allocator or another compartment ever lies in its range, an overflow off either end
+//! of the range hits a guard, and while the data is not needed the whole compartment can
+//! be made inaccessible ([`seal`](Compartment::seal)) or read-only
+//! ([`seal_read_only`](Compartment::seal_read_only)).
+//!
+//! ## Design
+//!
+//! - **The reservation.** [`Compartment::new`] reserves `guard + range + guard` bytes of
+//!   address space in one anonymous `PROT_NONE`, `MAP_NORESERVE` mapping (`os::reserve`):
+//!   it costs no memory until used. The guards (64 KiB each) stay inaccessible forever.
+//!   The kernel never hands out an address twice while it is mapped, so two compartments
+//!   never share a page, and nothing else is ever placed inside one.
+//! - **The heap.** Allocation is the [`FreeList`] (TLSF) heap, unchanged, over a private
+//!   backing allocator, the *region source*: a bump pointer over the range that hands the
+//!   heap page-rounded regions and makes their pages read-write as it goes (*commits*
+//!   them). Everything below the high-water mark of the bump pointer is committed; nothing
+//!   above it is accessible.
+//! - **Regions given back.** The heap returns a region once it is wholly free (it keeps
+//!   one in reserve). The source lowers the bump pointer if the region is the topmost;
+//!   otherwise it keeps the region on a small free list of spans (a fixed array of 32
+//!   `(offset, length)` pairs, merged with their neighbours) and hands it out again
+//!   first-fit. The pages stay committed: address space inside the range is reused, never
+//!   given back to the OS before the compartment is dropped. Should the span list be full,
+//!   the region's address space is simply not reused (a leak of address space, never of
+//!   another compartment's).
+//! - **Sealing.** Where the CPU and kernel have memory protection keys (x86 PKU, Linux
+//!   `pkey_alloc`), the compartment takes a key at creation and tags its range with it
+//!   (`pkey_mprotect`); sealing then rewrites the calling thread's rights register (PKRU)
+//!   — no system call, per thread: **other threads are unaffected**. Each thread has its
+//!   own rights: a thread started (from the creating thread) while the compartment was
+//!   open inherits access; a thread started earlier has whatever its register says (on
+//!   Linux a process starts with every key but key 0 disabled), so a thread the
+//!   compartment is sent to calls [`unseal`](Compartment::unseal) before using it.
+//!   Without keys (detected at run time: `pkey_alloc` fails, or all 15 keys are taken),
+//!   sealing `mprotect`s the committed part of the range, which holds for **every
+//!   thread**. [`protection`](Compartment::protection) reports which is in use, and
+//!   [`try_with_mprotect`](Compartment::try_with_mprotect) asks for `mprotect` anyway.
+//! - **While sealed** the compartment never touches its memory: `allocate`, `grow` and
+//!   `shrink` return `AllocError`, `deallocate` leaves the block allocated (a leak the
+//!   `Allocator` contract allows), and dropping it just unmaps the reservation (the heap's
+//!   bookkeeping lives in the range and needs no tearing down).
+//!
+//! ## Faults are the point
+//!
+//! Touching a sealed compartment through a pointer or reference kills the process with
+//! `SIGSEGV`; that is the protection working. It is not undefined behaviour: no memory is
+//! read or written, the process stops. (A `SIGSEGV` handler that resumes execution is on
+//! its own.)
+//!
+//! ## Miri
+//!
+//! Miri cannot change page protections: there the range is mapped read-write from the
+//! start, allocation works unchanged, [`protection`](Compartment::protection) reports
+//! [`Protection::Unavailable`] and sealing returns [`SealError`].
+
+use core::cell::Cell;
+use core::mem::ManuallyDrop;
+use core::ops::Range;
+use core::ptr::NonNull;
+
+use crate::api::{AllocError, Allocator, Layout, dangling};
+use crate::free_list::FreeList;
+use crate::os::{self, Access, Pkey};
+
+/// Bytes of each guard gap around the range (rounded up to the page size).
+const GUARD: usize = 64 << 10;
+/// Returned regions the source remembers for reuse.
+const SPANS: usize = 32;
+
+/// How a [`Compartment`] seals its memory, chosen at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// `mprotect` on the committed part of the range: one system call per seal or unseal,
+    /// and the seal holds for every thread.
+    Mprotect,
+    /// A memory protection key: seal and unseal write the calling thread's rights register
+    /// without a system call, and hold for that thread only.
+    ProtectionKeys,
+    /// The platform cannot change page protections (Miri): sealing fails with
+    /// [`SealError`]; allocation works.
+    Unavailable,
+}
+
+/// The OS refused to change the compartment's protection (or cannot, under Miri). The
+/// compartment keeps its previous state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealError;
+
+impl core::fmt::Display for SealError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the compartment's protection could not be changed")
+    }
+}
+
+impl core::error::Error for SealError {}
+
+/// The backing allocator of a compartment's heap: page-rounded regions from a bump pointer
+/// over the range, committed (made read-write) on first use.
+struct RegionSource {
+    /// The first byte of the range, with the provenance of the whole reservation.
+    base: NonNull<u8>,
+    /// Bytes in the range: a non-zero multiple of `page`.
+    len: usize,
+    /// The bump pointer, as an offset: `[0, cursor)` is handed out or on `spans`;
+    /// `cursor <= committed`.
+    cursor: Cell<usize>,
+    /// Offset of the high-water mark: `[0, committed)` is read-write (while the
+    /// compartment is open), `[committed, len)` inaccessible. `committed <= len`.
+    committed: Cell<usize>,
+    /// `spans[..span_count]`: regions given back below `cursor`, as `(offset, length)`,
+    /// page-aligned, disjoint and never adjacent to each other nor ending at `cursor`.
+    spans: Cell<[(usize, usize); SPANS]>,
+    /// How many entries of `spans` are live.
+    span_count: Cell<usize>,
+    /// The range's protection key, if sealing uses keys.
+    key: Option<Pkey>,
+    /// The page size.
+    page: usize,
+}
+
+impl RegionSource {
+    /// Makes `[from, to)` read-write (and tagged with the key, if any).
+    fn commit(&self, from: usize, to: usize) -> Result<(), AllocError> {
+        // SAFETY: `from < to <= len`: the offset stays inside the reservation.
+        let ptr = unsafe { self.base.add(from) };
+        // SAFETY: `from` and `to` are page-aligned offsets inside the reservation's range
+        // (`to <= len`), which lies in a mapping made by `os::reserve`; granting access
+        // invalidates no reference.
+        unsafe {
+            match self.key {
+                Some(key) => os::pkey_protect(ptr, to - from, Access::ReadWrite, key),
+                None => os::protect(ptr, to - from, Access::ReadWrite),
+            }
+        }
+        .map_err(|_| AllocError)
+    }
+
+    /// First fit among the spans given back, taking `size` bytes from the front of one.
+    fn take_span(&self, size: usize) -> Option<usize> {
+        let mut spans = self.spans.get();
+        let n = self.span_count.get();
+        let i = spans[..n].iter().position(|&(_, len)| len >= size)?;
+        let (off, len) = spans[i];
+        if len == size {
+            spans[i] = spans[n - 1];
+            self.span_count.set(n - 1);
+        } else {
+            spans[i] = (off + size, len - size);
+        }
+        self.spans.set(spans);
+        Some(off)
+    }
+
+    /// Gives `[off, off + size)` back: lowers the bump pointer, or keeps it as a span.
+    fn give_back(&self, mut off: usize, mut size: usize) {
+        let mut spans = self.spans.get();
+        let mut n = self.span_count.get();
+        // Merge with the spans right before and right after it.
+        let mut i = 0;
+        while i < n {
+            let (s, l) = spans[i];
+            if s + l == off || off + size == s {
+                off = off.min(s);
+                size += l;
+                spans[i] = spans[n - 1];
+                n -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        if off + size == self.cursor.get() {
+            self.cursor.set(off);
+        } else if n < SPANS {
+            spans[n] = (off, size);
+            n += 1;
+        } // else: the span list is full; this address space is not reused.
+        self.spans.set(spans);
+        self.span_count.set(n);
+    }
+}
+
+// SAFETY: regions are page-rounded, page-aligned (so `REGION_ALIGN`-aligned, and any
+// alignment up to the page size) and disjoint parts of the range, handed out once until
+// given back; the range stays mapped while the source lives (it is unmapped only by
+// `Compartment::drop`, after the last use of the heap), and moving the source moves no
+// memory.
+unsafe impl Allocator for RegionSource {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(dangling(layout));
+        }
+        if layout.align() > self.page {
+            return Err(AllocError);
+        }
+        let size = layout
+            .size()
+            .checked_next_multiple_of(self.page)
+            .ok_or(AllocError)?;
+        let off = match self.take_span(size) {
+            Some(off) => off,
+            None => {
+                let off = self.cursor.get();
+                let end = off
+                    .checked_add(size)
+                    .filter(|&e| e <= self.len)
+                    .ok_or(AllocError)?;
+                if end > self.committed.get() {
+                    self.commit(self.committed.get(), end)?;
+                    self.committed.set(end);
+                }
+                self.cursor.set(end);
+                off
+            }
+        };
+        // SAFETY: `off + size <= len` (a span or the bump): inside the reservation.
+        let ptr = unsafe { self.base.add(off) };
+        Ok(NonNull::slice_from_raw_parts(ptr, size))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if layout.size() == 0 {
+            return;
+        }
+        let off = ptr.as_ptr().addr() - self.base.as_ptr().addr();
+        // The caller passes a region handed out for this layout: the size rounds the same.
+        self.give_back(off, layout.size().next_multiple_of(self.page));
+    }
+}
+
+// SAFETY: the source only hands out parts of a reservation owned by its compartment;
+// sending it sends nothing shared. It is not `Sync` (its `Cell`s).
+unsafe impl Send for RegionSource {}
+
+/// An isolated heap in an address range of its own, with guard gaps around it, that can
+/// be sealed: made inaccessible or read-only until unsealed. Blocks come from a
+/// [`FreeList`] heap over the range, so they are freed individually and merged.
+///
+/// ```
+/// #![feature(allocator_api)]
+/// use allockit::{Compartment, Protection};
+///
+/// let secrets = Compartment::new(1 << 20); // 1 MiB of address space, used on demand
+/// let mut key = Vec::new_in(&secrets);
+/// key.extend_from_slice(b"correct horse battery staple");
+/// assert!(secrets.contains(key.as_ptr()));
+///
+/// if secrets.protection() != Protection::Unavailable {
+///     secrets.seal().unwrap(); // now any access to `key`'s bytes faults...
+///     assert!(secrets.allocate(core::alloc::Layout::new::<u8>()).is_err());
+///     secrets.seal_read_only().unwrap(); // ...now reads work, writes fault...
+///     assert_eq!(&key[..7], b"correct");
+///     secrets.unseal().unwrap(); // ...and now it is an ordinary heap again.
+/// }
+/// key.push(b'!');
+/// # use core::alloc::Allocator;
+/// ```
+///
+/// A `Compartment` is `Send` but not `Sync`:
+///
+/// ```compile_fail,E0277
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<allockit::Compartment>();
+/// ```
+pub struct Compartment {
+    /// The heap; its backing allocator is the region source over the range. Never dropped:
+    /// all its state lives in the range or inline, and the range is unmapped whole.
+    heap: ManuallyDrop<FreeList<RegionSource>>,
+    /// The rights the range has now (for the sealing thread, with protection keys):
+    /// `ReadWrite` when open.
+    state: Cell<Access>,
+    /// The whole reservation, guards included: `[mapping, mapping + mapping_len)`.
+    mapping: NonNull<u8>,
+    /// Bytes of the reservation.
+    mapping_len: usize,
+}
+
+// SAFETY: a compartment exclusively owns its reservation and its heap, whose pointers
+// point only into the reservation; sending it sends that ownership. It is not `Sync`: the
+// heap and the state are in cells.
+unsafe impl Send for Compartment {}
+
+impl Compartment {
+    /// A compartment whose range holds `reserve_bytes` (rounded up to whole pages), sealing
+    /// with protection keys where the CPU and kernel have them, else with `mprotect`.
+    ///
+    /// Only address space is reserved; pages are committed as the heap needs them. The
+    /// heap's headers and alignment slack live in the range too, so the blocks it can hold
+    /// add up to somewhat less than `reserve_bytes`.
+    ///
+    /// # Panics
+    ///
+    /// If the address space cannot be reserved (like `Vec::with_capacity`); see
+    /// [`try_new`](Self::try_new).
+    ///
+    /// ```
+    /// let c = allockit::Compartment::new(4096);
+    /// assert!(c.range().len() >= 4096);
+    /// ```
+    #[track_caller]
+    pub fn new(reserve_bytes: usize) -> Self {
+        match Self::try_new(reserve_bytes) {
+            Ok(c) => c,
+            Err(_) => panic!("Compartment::new: could not reserve {reserve_bytes} bytes"),
+        }
+    }
+
+    /// Like [`new`](Self::new), but returns `AllocError` instead of panicking when the
+    /// address space cannot be reserved.
+    ///
+    /// ```
+    /// use allockit::Compartment;
+    /// assert!(Compartment::try_new(usize::MAX).is_err());
+    /// assert!(Compartment::try_new(1 << 20).is_ok());
+    /// ```
+    pub fn try_new(reserve_bytes: usize) -> Result<Self, AllocError> {
+        Self::create(reserve_bytes, true)
+    }
+
+    /// Like [`try_new`](Self::try_new), but seals with `mprotect` even where protection
+    /// keys exist, so that a seal holds for every thread of the process (at the cost of a
+    /// system call per seal and unseal).
+    ///
+    /// ```
+    /// #![feature(allocator_api)]
+    /// use allockit::{Compartment, Protection};
+    /// let c = Compartment::try_with_mprotect(1 << 20)?;
+    /// assert_ne!(c.protection(), Protection::ProtectionKeys);
+    /// # Ok::<(), core::alloc::AllocError>(())
+    /// ```
+    pub fn try_with_mprotect(reserve_bytes: usize) -> Result<Self, AllocError> {
+        Self::create(reserve_bytes, false)
+    }
+
+    /// Reserves the range and its guards, and takes a protection key if `keys` allows.
+    fn create(reserve_bytes: usize, keys: bool) -> Result<Self, AllocError> {
+        let page = os::page_size();
+        let guard = GUARD.next_multiple_of(page);
+        let len = reserve_bytes
+            .max(1)
+            .checked_next_multiple_of(page)
+            .filter(|&len| len <= isize::MAX as usize / 2)
+            .ok_or(AllocError)?;
+        let mapping_len = len + 2 * guard;
+        let mapping = os::reserve(mapping_len).map_err(|_| AllocError)?;
+        // SAFETY: `guard < mapping_len`: inside the fresh reservation.
+        let base = unsafe { mapping.add(guard) };
+        let key = if keys { os::pkey_alloc() } else { None };
+        // SAFETY: the range is part of the fresh reservation, page-aligned and
+        // page-rounded; nothing refers to it yet. Tagging it leaves it inaccessible.
+        let key = key.filter(
+            |&k| match unsafe { os::pkey_protect(base, len, Access::None, k) } {
+                Ok(()) => true,
+                Err(_) => {
+                    os::pkey_free(k);
+                    false
+                }
+            },
+        );
+        let source = RegionSource {
+            base,
+            len,
+            cursor: Cell::new(0),
+            // Under Miri the reservation is read-write already and cannot be protected.
+            committed: Cell::new(if cfg!(miri) { len } else { 0 }),
+            spans: Cell::new([(0, 0); SPANS]),
+            span_count: Cell::new(0),
+            key,
+            page,
+        };
+        Ok(Compartment {
+            heap: ManuallyDrop::new(FreeList::new_in(source)),
+            state: Cell::new(Access::ReadWrite),
+            mapping,
+            mapping_len,
+        })
+    }
+
+    /// The region source.
+    #[inline(always)]
+    fn source(&self) -> &RegionSource {
+        self.heap.backing()
+    }
+
+    /// How this compartment seals: [`Protection::ProtectionKeys`] if it got a key,
+    /// [`Protection::Mprotect`] if not, [`Protection::Unavailable`] under Miri.
+    ///
+    /// ```
+    /// use allockit::{Compartment, Protection};
+    /// let c = Compartment::new(1 << 16);
+    /// if c.protection() == Protection::ProtectionKeys {
+    ///     println!("sealing is a register write on this thread");
+    /// }
+    /// ```
+    pub fn protection(&self) -> Protection {
+        if cfg!(miri) {
+            Protection::Unavailable
+        } else if self.source().key.is_some() {
+            Protection::ProtectionKeys
+        } else {
+            Protection::Mprotect
+        }
+    }
+
+    /// The address range every block of this compartment lies in (guards excluded).
+    pub fn range(&self) -> Range<usize> {
+        let s = self.source();
+        s.base.as_ptr().addr()..s.base.as_ptr().addr() + s.len
+    }
+
+    /// The whole address range reserved, guards included; no other mapping overlaps it.
+    ///
+    /// ```
+    /// let (a, b) = (allockit::Compartment::new(4096), allockit::Compartment::new(4096));
+    /// let (ra, rb) = (a.reservation(), b.reservation());
+    /// assert!(ra.end <= rb.start || rb.end <= ra.start);
+    /// ```
+    pub fn reservation(&self) -> Range<usize> {
+        let start = self.mapping.as_ptr().addr();
+        start..start + self.mapping_len
+    }
+
+    /// Whether `ptr` points into the compartment's range.
+    ///
+    /// ```
+    /// #![feature(allocator_api)]
+    /// let c = allockit::Compartment::new(1 << 16);
+    /// let b = Box::new_in(1u32, &c);
+    /// assert!(c.contains(&*b as *const u32 as *const u8));
+    /// assert!(!c.contains(&0u8));
+    /// ```
+    pub fn contains(&self, ptr: *const u8) -> bool {
+        self.range().contains(&ptr.addr())
+    }
+
+    /// Bytes of the range made accessible so far (the high-water mark of the heap).
+    pub fn committed_bytes(&self) -> usize {
+        self.source().committed.get()
+    }
+
+    /// Whether the compartment is open (not sealed, not read-only).
+    pub fn is_open(&self) -> bool {
+        self.state.get() == Access::ReadWrite
+    }
+
+    /// Makes the whole compartment inaccessible: any read or write of its memory faults
+    /// (`SIGSEGV`) until [`unseal`](Self::unseal). With protection keys, only for the
+    /// calling thread. Allocation fails meanwhile, and freed blocks stay allocated.
+    pub fn seal(&self) -> Result<(), SealError> {
+        self.set_access(Access::None)
+    }
+
+    /// Makes the whole compartment read-only: reads succeed, writes fault, until
+    /// [`unseal`](Self::unseal). With protection keys, only for the calling thread.
+    /// Allocation fails meanwhile, and freed blocks stay allocated.
+    pub fn seal_read_only(&self) -> Result<(), SealError> {
+        self.set_access(Access::Read)
+    }
+
+    /// Makes the compartment readable and writable again (with protection keys: for the
+    /// calling thread, which is also how another thread gains access).
+    pub fn unseal(&self) -> Result<(), SealError> {
+        self.set_access(Access::ReadWrite)
+    }
+
+    /// Applies `access` to the committed range (or to this thread's key rights).
+    fn set_access(&self, access: Access) -> Result<(), SealError> {
+        let s = self.source();
+        let done = match (self.protection(), s.key) {
+            (Protection::Unavailable, _) => Err(SealError),
+            // SAFETY: `key` tags this compartment's range only. While sealed, the
+            // compartment itself touches none of it (`allocate`, `grow`, `shrink` fail,
+            // `deallocate` leaks, `drop` only unmaps); a user access through a block
+            // faults, which stops the process without reading or writing memory.
+            (_, Some(key)) => unsafe { os::pkey_set_access(key, access) }.map_err(|_| SealError),
+            (_, None) if s.committed.get() == 0 => Ok(()),
+            (_, None) => {
+                // SAFETY: `[base, base + committed)` is page-aligned and page-rounded inside
+                // the reservation; the same argument as for keys holds while it is sealed.
+                unsafe { os::protect(s.base, s.committed.get(), access) }.map_err(|_| SealError)
+            }
+        };
+        done.map(|()| self.state.set(access))
+    }
+
+    /// Walks the heap and panics if an invariant is broken (see
+    /// [`FreeList::check_invariants`]), and if a region lies outside the range. For tests.
+    ///
+    /// # Panics
+    ///
+    /// Also if the compartment is sealed: its heap cannot be read then.
+    pub fn check_invariants(&self) {
+        assert!(self.is_open(), "Compartment::check_invariants while sealed");
+        self.heap.check_invariants();
+        let s = self.source();
+        assert!(s.cursor.get() <= s.committed.get() && s.committed.get() <= s.len);
+        let spans = s.spans.get();
+        for &(off, len) in &spans[..s.span_count.get()] {
+            assert!(off + len < s.cursor.get() && len > 0, "span {off}+{len}");
+        }
+    }
+}
+
+impl Drop for Compartment {
+    fn drop(&mut self) {
+        // The heap is not dropped (`ManuallyDrop`): it owns nothing outside the range, so
+        // unmapping the range frees everything, sealed or not, on any thread.
+        let key = self.source().key;
+        // SAFETY: the reservation came from `os::reserve` with this length; every block
+        // borrowed `self`, so none is used after this, and the heap is never used again.
+        unsafe { os::unmap(self.mapping, self.mapping_len) };
+        if let Some(key) = key {
+            os::pkey_free(key);
+        }
+    }
+}
+
+impl core::fmt::Debug for Compartment {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Compartment")
+            .field("range", &self.range())
+            .field("protection", &self.protection())
+            .field("state", &self.state.get())
+            .field("committed_bytes", &self.committed_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: blocks come from the `FreeList` heap (which keeps the contract) over regions of
+// this compartment's range, which stays mapped until the compartment is dropped; moving
+// the compartment moves no memory. While sealed, nothing is allocated or resized (errors)
+// and nothing is freed (a leak), so the heap never touches sealed memory.
+unsafe impl Allocator for Compartment {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if !self.is_open() {
+            return sealed(layout);
+        }
+        self.heap.allocate(layout)
+    }
+
+    #[inline]
+    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if !self.is_open() {
+            return sealed(layout);
+        }
+        self.heap.allocate_zeroed(layout)
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if self.is_open() {
+            // SAFETY: forwarded from the caller: `ptr` is a live block of the heap.
+            unsafe { self.heap.deallocate(ptr, layout) }
+        }
+    }
+
+    #[inline]
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if !self.is_open() {
+            return Err(AllocError);
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.heap.grow(ptr, old, new) }
+    }
+
+    #[inline]
+    unsafe fn grow_zeroed(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if !self.is_open() {
+            return Err(AllocError);
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.heap.grow_zeroed(ptr, old, new) }
+    }
+
+    #[inline]
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if !self.is_open() {
+            return Err(AllocError);
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.heap.shrink(ptr, old, new) }
+    }
+}
+
+/// What allocation returns while sealed: a dangling block for a zero size, else an error.
+#[cold]
+fn sealed(layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+    if layout.size() == 0 {
+        Ok(dangling(layout))
+    } else {
+        Err(AllocError)
+    }
+}
+
+mirror_allocator_api2!(impl[] for Compartment);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn regions_given_back_are_reused_and_merged() {
+        let c = Compartment::new(8 << 20);
+        let s = c.source();
+        let page = s.page;
+        let l = layout(3 * page, 64);
+        let [a, b, d] = [0; 3].map(|_| s.allocate(l).unwrap().cast::<u8>());
+        assert_eq!(s.cursor.get(), 9 * page);
+        // SAFETY: each region was handed out for `l` and is given back once.
+        unsafe {
+            s.deallocate(a, l);
+            assert_eq!(s.span_count.get(), 1, "a is below the cursor: a span");
+            s.deallocate(b, l);
+            assert_eq!(s.spans.get()[0], (0, 6 * page), "merged with a");
+            s.deallocate(d, l);
+        }
+        assert_eq!(
+            (s.cursor.get(), s.span_count.get()),
+            (0, 0),
+            "all merged down"
+        );
+        assert_eq!(s.committed.get() % page, 0);
+        let again = s.allocate(layout(page, 64)).unwrap();
+        assert_eq!(again.cast::<u8>(), a, "the bump pointer starts over");
+        // SAFETY: handed out for this layout just above.
+        unsafe { s.deallocate(again.cast(), layout(page, 64)) };
+        assert!(s.allocate(layout(9 << 20, 64)).is_err(), "beyond the range");
+        assert!(
+            s.allocate(layout(page, 2 * page)).is_err(),
+            "beyond page alignment"
+        );
+    }
+
+    #[test]
+    fn heap_churn_stays_in_range() {
+        let c = Compartment::new(if cfg!(miri) { 4 << 20 } else { 32 << 20 });
+        let mut live = Vec::new();
+        for i in 0..if cfg!(miri) { 60 } else { 2000 } {
+            let l = layout(1 + (i * 7919) % 300_000, 1 << (i % 8));
+            if i % 3 == 2 && !live.is_empty() {
+                let (p, l): (NonNull<u8>, Layout) = live.swap_remove(i % live.len());
+                // SAFETY: `p` is live with `l`.
+                unsafe { c.deallocate(p, l) };
+            } else if let Ok(b) = c.allocate(l) {
+                let p = b.cast::<u8>();
+                assert!(c.contains(p.as_ptr()) && c.contains(p.as_ptr().wrapping_add(b.len() - 1)));
+                live.push((p, l));
+            }
+        }
+        c.check_invariants();
+        for (p, l) in live {
+            // SAFETY: `p` is live with `l`.
+            unsafe { c.deallocate(p, l) };
+        }
+        c.check_invariants();
+    }
+
+    #[test]
+    fn sealing_reports_what_it_uses() {
+        let c = Compartment::new(1 << 20);
+        let b = c.allocate(layout(100, 8)).unwrap();
+        match c.protection() {
+            Protection::Unavailable => {
+                assert_eq!(c.seal(), Err(SealError));
+                assert!(c.is_open(), "a failed seal changes nothing");
+            }
+            _ => {
+                c.seal().unwrap();
+                assert!(c.allocate(layout(8, 8)).is_err());
+                assert!(
+                    c.allocate(layout(0, 8)).is_ok(),
+                    "zero size is still dangling"
+                );
+                c.unseal().unwrap();
+            }
+        }
+        // SAFETY: `b` is live with this layout.
+        unsafe { c.deallocate(b.cast(), layout(100, 8)) };
+        assert!(Compartment::try_new(usize::MAX).is_err());
+    }
+
+    #[test]
+    fn is_send() {
+        fn send<T: Send>() {}
+        send::<Compartment>();
+    }
+}

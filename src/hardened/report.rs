@@ -1,0 +1,173 @@
+//! The public vocabulary of a [`Hardened`](super::Hardened) heap: its [`Options`], the
+//! [`Violation`]s it detects and how they are reported, and what [`leaks`] and [`stats`]
+//! return.
+//!
+//! [`leaks`]: super::Hardened::leaks
+//! [`stats`]: super::Hardened::stats
+
+use core::fmt;
+
+use alloc::string::String;
+
+use crate::api::Layout;
+
+/// Which hardening features a [`Hardened`](super::Hardened) heap uses, and what each
+/// costs.
+///
+/// ```
+/// #![feature(allocator_api)]
+/// use allockit::{Hardened, Options, SizeClasses};
+///
+/// let heap = Hardened::with_options(
+///     SizeClasses::new(),
+///     Options { quarantine_bytes: 0, ..Options::default() },
+/// );
+/// let v: Vec<u8, _> = Vec::with_capacity_in(10, &heap);
+/// # drop(v);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Write 8 canary bytes after every block; check them on free and in `check`.
+    /// Costs 8 bytes per block and an 8-byte write and compare.
+    pub canary: bool,
+    /// Zero freed blocks, and verify the zeros when they leave the quarantine (write after
+    /// free). Costs a `memset` per free and a read of the block per release.
+    pub zero_on_free: bool,
+    /// Freed bytes held back from reuse (a random slot, then FIFO); 0 disables the
+    /// quarantine. Costs that much memory and worse cache reuse.
+    pub quarantine_bytes: usize,
+    /// Blocks larger than this many bytes get their own mapping between guard pages;
+    /// `usize::MAX` disables guard pages. Costs a few system calls per large block.
+    pub guard_pages_above: usize,
+    /// Record a backtrace for every allocation, shown in leak reports. Costs a stack walk
+    /// per allocation (kept in the global allocator).
+    pub backtrace: bool,
+    /// Print a leak report to stderr when the heap is dropped with live blocks.
+    pub report_leaks: bool,
+}
+
+impl Options {
+    /// Every feature on except backtraces: [`Hardened::new`](super::Hardened::new)'s choice.
+    pub const SECURE: Options = Options {
+        canary: true,
+        zero_on_free: true,
+        quarantine_bytes: 1 << 20,
+        guard_pages_above: 64 << 10,
+        backtrace: false,
+        report_leaks: true,
+    };
+
+    /// Only what is always on: invalid-free and double-free detection, leak report.
+    pub const MINIMAL: Options = Options {
+        canary: false,
+        zero_on_free: false,
+        quarantine_bytes: 0,
+        guard_pages_above: usize::MAX,
+        backtrace: false,
+        report_leaks: true,
+    };
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options::SECURE
+    }
+}
+
+/// A kind of heap misuse a [`Hardened`](super::Hardened) heap detects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// A block freed (or resized) again after it was freed.
+    DoubleFree,
+    /// A pointer this heap never handed out (or already gave back to the inner allocator).
+    InvalidFree,
+    /// A pointer into the middle of a block.
+    InteriorFree,
+    /// A pointer not aligned to the layout passed with it.
+    UnalignedFree,
+    /// A live block freed or resized with a layout other than its allocation's.
+    WrongLayout,
+    /// The canary after a live block was overwritten.
+    Overflow,
+    /// A freed block was written to while it waited in quarantine.
+    WriteAfterFree,
+}
+
+impl Violation {
+    /// The name printed in the report line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Violation::DoubleFree => "double free",
+            Violation::InvalidFree => "invalid free",
+            Violation::InteriorFree => "invalid free (interior pointer)",
+            Violation::UnalignedFree => "invalid free (unaligned pointer)",
+            Violation::WrongLayout => "free with a wrong layout",
+            Violation::Overflow => "buffer overflow (canary overwritten)",
+            Violation::WriteAfterFree => "write after free",
+        }
+    }
+}
+
+/// One detected violation, as printed before aborting or passed to the hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViolationReport {
+    /// What went wrong.
+    pub violation: Violation,
+    /// The address involved (the pointer passed, or the corrupted block).
+    pub addr: usize,
+    /// The layout passed with it (or the block's own, for corruption).
+    pub layout: Layout,
+    /// The block the address belongs to, when the heap knows one: its address and layout.
+    pub block: Option<(usize, Layout)>,
+}
+
+impl fmt::Display for ViolationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (v, l) = (self.violation, self.layout);
+        write!(
+            f,
+            "{} of {:#x} (size {}, align {})",
+            v.name(),
+            self.addr,
+            l.size(),
+            l.align()
+        )?;
+        match self.block {
+            Some((addr, b)) if addr != self.addr || b != l => write!(
+                f,
+                "; block {addr:#x} was allocated with size {}, align {}",
+                b.size(),
+                b.align()
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a violation hook receives.
+pub type ViolationHook = fn(&ViolationReport);
+
+/// A block still live, from [`Hardened::leaks`](super::Hardened::leaks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    /// The block's address.
+    pub addr: usize,
+    /// The layout it was allocated with.
+    pub layout: Layout,
+    /// Where it was allocated, when [`Options::backtrace`] is on.
+    pub backtrace: Option<String>,
+}
+
+/// Counters of a [`Hardened`](super::Hardened) heap, from
+/// [`Hardened::stats`](super::Hardened::stats).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HardenedStats {
+    /// Blocks handed out and not freed.
+    pub live_blocks: usize,
+    /// Requested bytes of those blocks.
+    pub live_bytes: usize,
+    /// Freed blocks waiting in quarantine.
+    pub quarantined_blocks: usize,
+    /// Requested bytes of those blocks; at most [`Options::quarantine_bytes`].
+    pub quarantined_bytes: usize,
+}
