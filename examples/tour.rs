@@ -18,6 +18,16 @@
 //! - `FreeList`: lines of a text buffer (`Vec<Vec<u8>>`) that grow and shrink; a line
 //!   grows in place when the block after it is free.
 //! - `Slab`: a singly linked stack of 200,000 boxed nodes, pushed and popped in waves.
+//! - `Malloc`: a `Vec<u64>` pushed to 2,000,000 elements; the result counts how often
+//!   `realloc` had to move it rather than grow it in place.
+//! - `Locked<SizeClasses>`: four threads in a ring pass 200,000 `Vec<u8>`s over channels;
+//!   each is freed by a different thread than the one that allocated it, every call
+//!   through the one lock.
+//! - `ThreadCache`: the same ring with no lock: per-thread heaps, and each vector goes back
+//!   to the heap of the thread that allocated it.
+//! - `Hardened<SizeClasses>`: a word index (`hashbrown::HashMap<&str, Vec<u32>>`) with
+//!   canaries, checked frees, zeroing and quarantine; every canary checked at the end.
+//! - `Compartment`: 10,000 secrets in a reserved range of their own, sealed and unsealed.
 //!
 //! Run it with `cargo run --release --example tour`.
 #![feature(allocator_api, btreemap_alloc)]
@@ -26,7 +36,10 @@ use std::alloc::Global;
 use std::collections::{BTreeMap, LinkedList};
 use std::time::{Duration, Instant};
 
-use allockit::{Arena, Counting, FixedBuffer, FreeList, Pages, SizeClasses, Slab, Stats};
+use allockit::{
+    Arena, Compartment, Counting, FixedBuffer, FreeList, Hardened, Locked, Malloc, Pages,
+    SizeClasses, Slab, Stats, ThreadCache,
+};
 
 /// One row of the table: strategy, workload, result, calls, bytes reserved, time.
 type Row = [String; 6];
@@ -326,12 +339,178 @@ fn slab() -> Row {
     row(names, stats, reserved, time)
 }
 
+fn malloc() -> Row {
+    let counting = Counting::new(Malloc);
+    let start = Instant::now();
+    let mut v = Vec::new_in(&counting);
+    let mut moved = 0;
+    for i in 0..2_000_000u64 {
+        if v.len() == v.capacity() && v.capacity() > 0 {
+            let before = v.as_ptr();
+            v.reserve(1);
+            moved += usize::from(v.as_ptr() != before);
+        }
+        v.push(i);
+    }
+    assert_eq!(v.iter().sum::<u64>(), 1_999_999 * 2_000_000 / 2);
+    drop(v);
+    let time = start.elapsed();
+    let stats = counting.stats();
+    let result = format!("realloc moved it {moved} of {} grows", stats.grows);
+    let names = ["Malloc", "Vec<u64> pushed to 2,000,000", &result];
+    let reserved = format!("{} peak", bytes(stats.peak_bytes));
+    row(names, stats, reserved, time)
+}
+
+/// Four threads in a ring: each allocates `Vec<u8>`s in `heap`, sends them to the next
+/// thread, and checks and frees what the previous one sent. Returns the vectors checked.
+fn ring<A: std::alloc::Allocator + Sync>(heap: &A) -> usize {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 50_000;
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..THREADS).map(|_| std::sync::mpsc::channel()).unzip();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = receivers
+            .into_iter()
+            .enumerate()
+            .map(|(t, rx)| {
+                // Thread `t` sends to thread `t + 1`, and frees what thread `t - 1` sent.
+                let tx = senders[(t + 1) % THREADS].clone();
+                s.spawn(move || {
+                    let mut rng = Rng(t as u64 + 1);
+                    let mut checked = 0;
+                    for i in 0..PER_THREAD {
+                        let mut v = Vec::new_in(heap);
+                        v.resize(8 + (rng.next() % 249) as usize, i as u8);
+                        tx.send(v).unwrap();
+                        let got: Vec<u8, _> = rx.recv().unwrap();
+                        assert!(got.iter().all(|&b| b == i as u8));
+                        checked += 1;
+                    }
+                    checked
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    })
+}
+
+fn locked() -> Row {
+    let heap = Locked::new(Counting::new(SizeClasses::new()));
+    let start = Instant::now();
+    let checked = ring(&heap);
+    let time = start.elapsed();
+    let inner = heap.into_inner();
+    let stats = inner.stats();
+    assert_eq!(stats.live_bytes, 0, "every block freed");
+    let result = format!("{} freed by another thread", thousands(checked));
+    let names = [
+        "Locked<SizeClasses>",
+        "4 threads pass Vec<u8>s in a ring",
+        &result,
+    ];
+    row(names, stats, bytes(inner.inner().reserved_bytes()), time)
+}
+
+/// The same ring on `ThreadCache`: no lock, each freed vector goes back to the heap of
+/// the thread that made it. (`Counting` is single-threaded, so the call column is the
+/// ring's own count: one allocation and one free per vector.)
+fn thread_cache() -> Row {
+    let heap = ThreadCache::new();
+    let start = Instant::now();
+    let checked = ring(&heap);
+    let time = start.elapsed();
+    let result = format!("{} freed by another thread", thousands(checked));
+    let calls = Stats {
+        allocations: checked,
+        deallocations: checked,
+        ..Stats::default()
+    };
+    let segments = heap.stats().segments;
+    let reserved = format!("{segments} x 4 MiB segments");
+    let names = ["ThreadCache", "the same ring, per-thread heaps", &result];
+    row(names, calls, reserved, time)
+}
+
+/// A `hashbrown::HashMap<&str, Vec<u32>>` on `Hardened<SizeClasses>`: every block gets a canary,
+/// frees are checked against out-of-line metadata, freed blocks are zeroed and wait in
+/// quarantine. `check()` verifies every canary at the end.
+fn hardened(words: &str) -> Row {
+    let heap = Hardened::new(Counting::new(SizeClasses::new()));
+    let start = Instant::now();
+    let mut index = hashbrown::HashMap::new_in(&heap);
+    for (i, w) in words.split_whitespace().enumerate() {
+        index
+            .entry(w)
+            .or_insert_with(|| Vec::new_in(&heap))
+            .push(i as u32);
+    }
+    let violations = heap.check();
+    let stats = heap.stats();
+    assert_eq!(violations, 0, "no canary was touched");
+    let distinct = index.len();
+    drop(index);
+    let time = start.elapsed();
+    let counted = heap.inner().stats();
+    let result = format!(
+        "{distinct} words; {} live canaries intact",
+        thousands(stats.live_blocks)
+    );
+    let names = [
+        "Hardened<SizeClasses>",
+        "word index HashMap<&str, Vec<u32>>",
+        &result,
+    ];
+    let reserved = format!("{} in quarantine", bytes(stats.quarantined_bytes));
+    row(names, counted, reserved, time)
+}
+
+/// A `Vec<String>` of secrets in a `Compartment`, sealed while unused: the pages are
+/// inaccessible (to this thread with protection keys, to all with `mprotect`).
+fn compartment() -> Row {
+    let vault = Compartment::new(16 << 20);
+    let counting = Counting::new(&vault);
+    let start = Instant::now();
+    let mut secrets = Vec::new_in(&counting);
+    for i in 0..10_000u32 {
+        let mut s = Vec::new_in(&counting);
+        s.extend_from_slice(format!("secret-{i:05}").as_bytes());
+        secrets.push(s);
+    }
+    let inside = secrets.iter().all(|s| vault.contains(s.as_ptr()));
+    let sealed = vault.seal().and_then(|()| vault.unseal()).is_ok();
+    assert!(inside && secrets[9_999].ends_with(b"09999"));
+    drop(secrets);
+    let time = start.elapsed();
+    let result = format!(
+        "all inside; sealed+unsealed: {} ({:?})",
+        if sealed { "yes" } else { "unsupported" },
+        vault.protection()
+    );
+    let names = ["Compartment", "10,000 secrets, sealed while idle", &result];
+    row(
+        names,
+        counting.stats(),
+        bytes(vault.committed_bytes()),
+        time,
+    )
+}
+
 fn main() {
     let words = text(200_000);
     let mut rows = vec![pages(), fixed_buffer(&words)];
     rows.extend(arena(&words));
     rows.push(counting_global());
-    rows.extend([size_classes(), free_list(), slab()]);
+    rows.extend([
+        size_classes(),
+        free_list(),
+        slab(),
+        malloc(),
+        locked(),
+        thread_cache(),
+        hardened(&words),
+        compartment(),
+    ]);
 
     println!("allockit tour: each strategy runs a real collection, watched by a Counting wrapper");
     println!();
