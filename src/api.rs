@@ -82,6 +82,35 @@ macro_rules! mirror_allocator_api2 {
     };
 }
 
+/// Writes `grow`, `grow_zeroed` and `shrink` for an `Allocator` impl that hands each call,
+/// unchanged, to another allocator: `forward_resizing!(self => self.lock())` (an
+/// expression over the `self` the caller names), optionally after a guard that returns
+/// early (`forward_resizing!(self => self.heap, unless !self.is_open() => Err(AllocError))`).
+/// The wrappers that only forward (`Locked`, `Compartment`) share these three methods.
+macro_rules! forward_resizing {
+    ($this:ident => $inner:expr $(, unless $cond:expr => $early:expr)?) => {
+        forward_resizing!(@one grow, $this, $inner $(, $cond, $early)?);
+        forward_resizing!(@one grow_zeroed, $this, $inner $(, $cond, $early)?);
+        forward_resizing!(@one shrink, $this, $inner $(, $cond, $early)?);
+    };
+    (@one $method:ident, $this:ident, $inner:expr $(, $cond:expr, $early:expr)?) => {
+        #[inline]
+        unsafe fn $method(
+            &$this,
+            ptr: core::ptr::NonNull<u8>,
+            old: $crate::Layout,
+            new: $crate::Layout,
+        ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
+            $(if $cond {
+                return $early;
+            })?
+            // SAFETY: forwarded unchanged from the caller, whose block belongs to the
+            // allocator the call is forwarded to.
+            unsafe { $inner.$method(ptr, old, new) }
+        }
+    };
+}
+
 /// Writes `Allocator::grow_zeroed` as [`grow_then_zero`]: for every strategy whose `grow`
 /// keeps the old contents (in place or by copying), so the method is not spelled out in
 /// each impl.

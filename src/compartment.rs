@@ -558,47 +558,7 @@ unsafe impl Allocator for Compartment {
         }
     }
 
-    #[inline]
-    unsafe fn grow(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        if !self.is_open() {
-            return Err(AllocError);
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.heap.grow(ptr, old, new) }
-    }
-
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        if !self.is_open() {
-            return Err(AllocError);
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.heap.grow_zeroed(ptr, old, new) }
-    }
-
-    #[inline]
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        if !self.is_open() {
-            return Err(AllocError);
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.heap.shrink(ptr, old, new) }
-    }
+    forward_resizing!(self => self.heap, unless !self.is_open() => Err(AllocError));
 }
 
 /// What allocation returns while sealed: a dangling block for a zero size, else an error.

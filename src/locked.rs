@@ -187,38 +187,7 @@ unsafe impl<A: Allocator> Allocator for Locked<A> {
         unsafe { self.lock().deallocate(ptr, layout) }
     }
 
-    #[inline]
-    unsafe fn grow(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller; the block is `inner`'s.
-        unsafe { self.lock().grow(ptr, old, new) }
-    }
-
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller; the block is `inner`'s.
-        unsafe { self.lock().grow_zeroed(ptr, old, new) }
-    }
-
-    #[inline]
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller; the block is `inner`'s.
-        unsafe { self.lock().shrink(ptr, old, new) }
-    }
+    forward_resizing!(self => self.lock());
 }
 
 mirror_allocator_api2!(impl[A: Allocator] for Locked<A>);

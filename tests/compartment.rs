@@ -13,7 +13,9 @@
 //! sealing tests check exactly that.
 #![feature(allocator_api)]
 
-use std::process::Command;
+#[path = "common/death.rs"]
+mod child;
+
 use std::ptr::NonNull;
 
 use allockit::{Allocator, Compartment, Layout, Protection, SealError};
@@ -24,25 +26,19 @@ const CHILD: &str = "ALLOCKIT_COMPARTMENT_CHILD";
 /// In the child (the variable names `test`), runs `attack`, which must fault; in the
 /// parent, runs the child and asserts it died of `SIGSEGV`.
 fn death_test(test: &str, attack: fn()) {
-    if std::env::var(CHILD).as_deref() == Ok(test) {
-        attack();
-        eprintln!("the attack {test} returned");
+    let Some(child::Ended {
+        status,
+        signal,
+        stderr,
+        asan_fault,
+    }) = child::run(CHILD, test, attack)
+    else {
         return;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, test)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
-    // Under AddressSanitizer a fault is reported by ASan, which then exits with code 1.
-    let asan_fault = stderr.contains("AddressSanitizer: SEGV");
+    };
     assert!(
         signal == Some(11) || asan_fault,
         "{test}: not killed by SIGSEGV ({:?}); stderr:\n{stderr}",
-        out.status
+        status
     );
     assert!(
         stderr.contains("reached the fault"),

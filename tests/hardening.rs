@@ -11,9 +11,11 @@
 //! violation is seen and the offending call ignored, without dying; they run under Miri.
 #![feature(allocator_api)]
 
+#[path = "common/death.rs"]
+mod child;
+
 use std::alloc::Global;
 use std::cell::RefCell;
-use std::process::Command;
 use std::ptr::NonNull;
 
 use allockit::{
@@ -36,28 +38,22 @@ enum Expect {
 /// In the child (the variable names `test`), runs `attack`; in the parent, runs the child
 /// and checks how it ended.
 fn death_test(test: &str, expect: Expect, attack: fn()) {
-    if std::env::var(ATTACK).as_deref() == Ok(test) {
-        attack();
-        eprintln!("the attack {test} returned");
+    let Some(child::Ended {
+        status,
+        signal,
+        stderr,
+        asan_fault,
+    }) = child::run(ATTACK, test, attack)
+    else {
         return;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(ATTACK, test)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
-    // Under AddressSanitizer a fault is reported by ASan, which then exits with code 1.
-    let asan_fault = stderr.contains("AddressSanitizer: SEGV");
+    };
     match expect {
         Expect::Abort(what) => {
             assert_eq!(
                 signal,
                 Some(6),
                 "{test}: not aborted ({:?}); stderr:\n{stderr}",
-                out.status
+                status
             );
             let line = format!("allockit::Hardened: {what}");
             assert!(
@@ -68,14 +64,10 @@ fn death_test(test: &str, expect: Expect, attack: fn()) {
         Expect::Fault => assert!(
             matches!(signal, Some(7 | 11)) || asan_fault,
             "{test}: no fault ({:?}); stderr:\n{stderr}",
-            out.status
+            status
         ),
         Expect::Prints(what) => {
-            assert!(
-                out.status.success(),
-                "{test}: {:?}; stderr:\n{stderr}",
-                out.status
-            );
+            assert!(status.success(), "{test}: {:?}; stderr:\n{stderr}", status);
             assert!(
                 stderr.contains(what),
                 "{test}: no `{what}` in stderr:\n{stderr}"
