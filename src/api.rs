@@ -205,3 +205,31 @@ pub(crate) unsafe fn zero_tail(block: NonNull<[u8]>, from: usize) {
             .write_bytes(0, block.len() - from);
     }
 }
+
+/// Writes the pointer `link` into the first word of a block being freed.
+///
+/// The write goes through the caller's pointer `caller` for the first `size` bytes (the
+/// block's live size) and through `block` for the rest: under Stacked Borrows a `Box`
+/// being freed still protects the bytes it covers, so only its own tag may write them,
+/// and it covers nothing past them. Free lists then keep `block`, a pointer with the
+/// allocator's own (exposed) provenance, so later reads never depend on the caller's tag.
+/// Blocks of a word or more (nearly all) take the first branch: one store.
+///
+/// # Safety
+///
+/// `block` and `caller` address the same freed block of at least a word, aligned to a
+/// word; `caller` is valid for writes of `min(size, 8)` bytes and `block` of a word.
+#[inline(always)]
+pub(crate) unsafe fn write_link(block: *mut u8, caller: *mut u8, size: usize, link: *mut u8) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if size >= size_of::<*mut u8>() {
+            caller.cast::<*mut u8>().write(link);
+        } else {
+            let src = (&raw const link).cast::<u8>();
+            core::ptr::copy_nonoverlapping(src, caller, size);
+            let rest = size_of::<*mut u8>() - size;
+            core::ptr::copy_nonoverlapping(src.add(size), block.add(size), rest);
+        }
+    }
+}

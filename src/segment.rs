@@ -370,33 +370,6 @@ pub(crate) unsafe fn collect(page: *mut Page) -> u32 {
     }
 }
 
-/// Writes `next` into the link word of the freed block `block`.
-///
-/// The write goes through the caller's pointer `caller` (for the first `size` bytes, the
-/// block's live size): under Stacked Borrows a `Box` being freed still protects the bytes
-/// it covers, and only its own tag may write them, not the exposed segment provenance
-/// `block` carries. The list keeps `block`, so later reads do not depend on the caller's
-/// tag. Blocks of 8 bytes and more (nearly all) take the first branch: one store.
-///
-/// # Safety
-///
-/// `block` and `caller` point at the same freed block of at least 8 bytes; `caller` is
-/// valid for writes of `min(size, 8)` bytes.
-#[inline(always)]
-pub(crate) unsafe fn write_link(block: *mut Block, caller: *mut u8, size: usize, next: *mut Block) {
-    // SAFETY: forwarded from the caller; class blocks are 8-aligned and at least 8 bytes.
-    unsafe {
-        if size >= size_of::<*mut Block>() {
-            caller.cast::<*mut Block>().write(next);
-        } else {
-            let src = (&raw const next).cast::<u8>();
-            ptr::copy_nonoverlapping(src, caller, size);
-            let rest = size_of::<*mut Block>() - size;
-            ptr::copy_nonoverlapping(src.add(size), block.cast::<u8>().add(size), rest);
-        }
-    }
-}
-
 /// Pushes the block at `caller` (`size` live bytes) onto `page`'s `thread_free` stack (a
 /// free from a thread that does not own the page).
 ///
@@ -413,7 +386,7 @@ pub(crate) unsafe fn push_remote(page: *mut Page, caller: *mut u8, size: usize) 
         let stack = &(*page).thread_free;
         let mut head = stack.load(Ordering::Relaxed);
         loop {
-            write_link(block, caller, size, head);
+            crate::api::write_link(block.cast(), caller, size, head.cast());
             match stack.compare_exchange_weak(head, block, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(now) => head = now,
@@ -431,24 +404,26 @@ pub(crate) unsafe fn push_remote(page: *mut Page, caller: *mut u8, size: usize) 
 pub(crate) unsafe fn extend(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page; carved blocks lie inside its 64 KiB.
     unsafe {
-        let p = &mut *page;
-        if p.capacity == p.reserved {
+        // Field by field, never `&mut Page`: other threads may be pushing onto
+        // `thread_free` meanwhile, and a `&mut` would claim that atomic too.
+        let (capacity, reserved) = ((*page).capacity, (*page).reserved);
+        if capacity == reserved {
             return false;
         }
-        let size = p.block_size as usize;
-        let n = ((4096 / size).max(8) as u32).min(p.reserved - p.capacity);
-        let first = p.start.add(p.capacity as usize * size);
+        let size = (*page).block_size as usize;
+        let n = ((4096 / size).max(8) as u32).min(reserved - capacity);
+        let first = (*page).start.add(capacity as usize * size);
         for i in 0..n as usize {
             let block = first.add(i * size).cast::<Block>();
             let next = if i + 1 == n as usize {
-                p.free
+                (*page).free
             } else {
                 first.add((i + 1) * size).cast::<Block>()
             };
             (*block).next = next;
         }
-        p.free = first.cast();
-        p.capacity += n;
+        (*page).free = first.cast();
+        (*page).capacity = capacity + n;
         true
     }
 }

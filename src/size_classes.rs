@@ -237,6 +237,8 @@ impl<A: Allocator> SizeClasses<A> {
         }
         core.run_bytes += layout.size();
         let start = run.cast::<u8>();
+        // Freed blocks and in-place grows re-derive pointers from this provenance.
+        start.as_ptr().expose_provenance();
         let c = &mut core.classes[class];
         // Blocks start at the run's start, aligned to the class; the returned length may
         // exceed `bytes`, and every whole block of it is usable.
@@ -245,16 +247,22 @@ impl<A: Allocator> SizeClasses<A> {
         Ok(start)
     }
 
-    /// Puts a block of `class` back on its free list.
+    /// Puts a block of `class` back on its free list; `size` is the caller's layout size.
     #[inline(always)]
-    fn dealloc_small(&self, ptr: NonNull<u8>, class: usize) {
+    fn dealloc_small(&self, ptr: NonNull<u8>, class: usize, size: usize) {
         // SAFETY: the borrow ends before this method returns and nothing is called.
         let core = unsafe { self.core() };
         let c = &mut core.classes[class];
+        // The link goes in through the caller's pointer; the list keeps one with the run's
+        // exposed provenance (see `api::write_link`).
+        let block = core::ptr::with_exposed_provenance_mut::<u8>(ptr.as_ptr().addr());
+        let link = c.free.map_or(core::ptr::null_mut(), NonNull::as_ptr);
         // SAFETY: the block belongs to this class (the caller's layout maps to it), is at
-        // least 8 bytes and 8-aligned, and is free: its first word is ours to use.
-        unsafe { ptr.cast::<Option<NonNull<u8>>>().write(c.free) };
-        c.free = Some(ptr);
+        // least 8 bytes and 8-aligned, and is free: its first word is ours to use; the
+        // caller's pointer is valid for its `size` bytes.
+        unsafe { crate::api::write_link(block, ptr.as_ptr(), size, link) };
+        // SAFETY: `block` has the address of `ptr`, which is not null.
+        c.free = Some(unsafe { NonNull::new_unchecked(block) });
     }
 
     /// Adjusts the large-block byte count.
@@ -315,7 +323,7 @@ unsafe impl<A: Allocator> Allocator for SizeClasses<A> {
             return;
         }
         match class_for(layout) {
-            Some(class) => self.dealloc_small(ptr, class),
+            Some(class) => self.dealloc_small(ptr, class, layout.size()),
             None => {
                 self.large(0, layout.size());
                 // SAFETY: layouts without a class were served by `backing` (caller).
@@ -366,7 +374,12 @@ impl<A: Allocator> SizeClasses<A> {
         };
         match (from, to) {
             (Some(a), Some(b)) if a == b => {
-                Ok(NonNull::slice_from_raw_parts(ptr, size_of_class(a)))
+                // A pointer valid for the whole block: the caller's may cover only the old
+                // size (a `Box` turned into a `Vec`). Runs are exposed in `refill`.
+                let whole = core::ptr::with_exposed_provenance_mut::<u8>(ptr.as_ptr().addr());
+                // SAFETY: the address of `ptr`, which is not null.
+                let whole = unsafe { NonNull::new_unchecked(whole) };
+                Ok(NonNull::slice_from_raw_parts(whole, size_of_class(a)))
             }
             (None, None) if old.size() != 0 && new.size() != 0 => {
                 // Both large: let the backing allocator resize (mremap for `Pages`).

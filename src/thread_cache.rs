@@ -331,14 +331,14 @@ unsafe fn new_page(heap: *mut Heap, class: usize) -> *mut Page {
         (*seg).used_slots += 1;
         let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
         let size = size_of_class(class);
-        let p = &mut *page;
-        p.free = ptr::null_mut();
-        p.used = 0;
-        p.capacity = 0;
-        p.reserved = (PAGE / size) as u32;
-        p.block_size = size as u32;
-        p.class = class as u32;
-        p.in_use = true;
+        // Field by field, never `&mut Page` (see `segment::extend`).
+        (*page).free = ptr::null_mut();
+        (*page).used = 0;
+        (*page).capacity = 0;
+        (*page).reserved = (PAGE / size) as u32;
+        (*page).block_size = size as u32;
+        (*page).class = class as u32;
+        (*page).in_use = true;
         push_page(heap, page);
         (*heap).pages[class] = page;
         page
@@ -524,7 +524,7 @@ unsafe fn free(ptr: *mut u8, size: usize) {
         if (*seg).owner.load(Ordering::Relaxed) == heap.cast::<Owner>() {
             let page = page_of(seg, addr);
             let block = ptr::with_exposed_provenance_mut::<segment::Block>(addr);
-            segment::write_link(block, ptr, size, (*page).free);
+            crate::api::write_link(block.cast(), ptr, size, (*page).free.cast());
             (*page).free = block;
             (*page).used -= 1;
             if (*page).used == 0 {
@@ -690,7 +690,10 @@ impl ThreadCache {
         let usable = unsafe { usable_size(ptr) };
         let aligned = ptr.addr().is_multiple_of(new.align());
         if aligned && new.size() <= usable && new.size() > usable / 2 {
-            return (ptr, usable);
+            // The caller's pointer may carry a tag that covers only the old size (a `Box`
+            // turned into a `Vec`); hand back one with the segment's exposed provenance,
+            // valid for the whole block.
+            return (ptr::with_exposed_provenance_mut(ptr.addr()), usable);
         }
         let (q, usable) = Self::alloc_block(new);
         if !q.is_null() {
