@@ -2,20 +2,24 @@
 //!
 //! ## Design
 //!
-//! `Hardened<A>` wraps any strategy `A` and keeps, **out of line**, a table of every block
-//! it handed out (`hardened/table.rs`: address → requested layout and state), in its own
-//! anonymous mapping so that an overflow out of a user block cannot reach it. Each feature
-//! and what it costs (measured by `cargo bench --bench hardened` over `SizeClasses`):
+//! `Hardened<A>` wraps any strategy `A` and records, **out of line**, every block it
+//! handed out (`hardened/map.rs`): its requested layout and state, in mappings of their
+//! own so that an overflow out of a user block cannot reach them. Ordinary blocks are
+//! found through a direct **block map** (a 32-bit entry per 16 bytes of address space,
+//! leaves per 16 MiB chunk); blocks of 16 MiB and more and the guard-paged large blocks
+//! through a hash table (`hardened/table.rs`). Each feature and what it costs (measured
+//! by `cargo bench --bench hardened` over `SizeClasses`):
 //!
 //! - **Invalid and double free detection** (always on): every `deallocate`, `grow` and
 //!   `shrink` looks the pointer up. A pointer never handed out, an interior or unaligned
 //!   pointer, a layout that differs from the allocation's, and a second free while the
-//!   block waits in quarantine are all detected deterministically. *Cost:* one hash
-//!   insert per allocation and one lookup plus removal per free (a free checks layout
-//!   and state with one compare of a packed word); 64–128 bytes of table per live block
-//!   (16-byte entries, load ≤ 1/4). On the mixed benchmark (8–512 B, 1,000 live blocks)
-//!   this is ~150 instructions per free+allocate pair over `SizeClasses`' ~75, plus a
-//!   cache miss into the table: ~3–4× its time.
+//!   block waits in quarantine are all detected deterministically. *Cost:* one map store
+//!   per allocation and one load, compare and store per free (the compare checks layout
+//!   and state at once); the inner allocator is asked for 16-byte alignment; up to 4
+//!   bytes of map per 16 bytes of the inner allocator's touched memory. On the mixed
+//!   benchmark (8–512 B, 1,000 live blocks) this is ~170 instructions per free+allocate
+//!   pair over `SizeClasses`' ~77, and about 2.5× its time. (The hash table this map
+//!   replaced for ordinary blocks cost ~3.7×: each lookup was a cache miss.)
 //! - **Canaries** ([`Options::canary`]): 8 bytes after every block, from a per-heap random
 //!   secret (`getrandom`) mixed with the block's address, first byte zero so a C-string
 //!   overflow stops there (an off-by-one NUL write is therefore not caught). Checked on
@@ -62,6 +66,7 @@
 //! alone when speed matters more than catching bugs.
 
 mod large;
+mod map;
 mod quarantine;
 mod report;
 mod table;
@@ -77,9 +82,10 @@ use std::io::Write as _;
 
 use crate::api::{AllocError, Allocator, Layout};
 use crate::os;
+use map::{Blocks, Slot};
 use quarantine::Quarantine;
 pub use report::{HardenedStats, Leak, Options, Violation, ViolationHook, ViolationReport};
-use table::{Entry, State, Table};
+use table::{Entry, State};
 
 /// Bytes of the canary after each block.
 const CANARY: usize = 8;
@@ -89,14 +95,14 @@ const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
 /// The mutable state behind the `UnsafeCell`.
 struct Core {
     /// Every live and quarantined block.
-    table: Table,
-    /// Freed blocks waiting for reuse; its blocks are `Quarantined` in `table`.
+    blocks: Blocks,
+    /// Freed blocks waiting for reuse; its blocks are `Quarantined` in `blocks`.
     quarantine: Quarantine,
     /// State of the xorshift generator that picks quarantine slots; never zero.
     rng: u64,
     /// The `PROT_NONE` page zero-size blocks point into, mapped on first use.
     zero_page: Option<NonNull<u8>>,
-    /// Blocks and requested bytes in `table` with state `Live`.
+    /// Blocks and requested bytes in `blocks` with state `Live`.
     live_blocks: usize,
     live_bytes: usize,
     /// Where each live block was allocated, when backtraces are on.
@@ -157,7 +163,7 @@ impl<A: Allocator> Hardened<A> {
             secret,
             hook: Cell::new(None),
             core: UnsafeCell::new(Core {
-                table: Table::new(),
+                blocks: Blocks::new(),
                 quarantine: Quarantine::new(),
                 rng: secret.rotate_left(17) | 1,
                 zero_page: None,
@@ -213,11 +219,11 @@ impl<A: Allocator> Hardened<A> {
     /// each violation (abort, or the hook). Returns how many it found.
     pub fn check(&self) -> usize {
         let found: Vec<ViolationReport> = self.with_core(|c| {
-            c.table
+            c.blocks
                 .iter()
                 // SAFETY: every entry describes a block this heap owns.
                 .filter(|e| !unsafe { self.intact(e) })
-                .map(corrupted)
+                .map(|e| corrupted(&e))
                 .collect()
         });
         for r in &found {
@@ -231,12 +237,12 @@ impl<A: Allocator> Hardened<A> {
     pub fn leaks(&self) -> Vec<Leak> {
         self.with_core(|c| {
             let mut leaks: Vec<Leak> = c
-                .table
+                .blocks
                 .iter()
                 .filter(|e| e.state() == State::Live)
                 .map(|e| Leak {
                     addr: e.addr(),
-                    layout: layout_of(e),
+                    layout: layout_of(&e),
                     backtrace: c
                         .traces
                         .as_ref()
@@ -270,14 +276,15 @@ impl<A: Allocator> Hardened<A> {
     #[inline(always)]
     fn inner_layout(&self, layout: Layout) -> Result<Layout, AllocError> {
         let extra = if self.options.canary { CANARY } else { 0 };
-        let align = layout.align();
+        // At least a granule, so that the block map can describe the block.
+        let align = layout.align().max(map::GRANULE);
         // `layout.size()` rounded up to `align` is at most `isize::MAX`, so this cannot
         // wrap; the result may still be too large for a layout.
         let size = layout.size() + extra;
         if size > isize::MAX as usize - (align - 1) {
             return Err(AllocError);
         }
-        // SAFETY: `align` is a layout's alignment, a power of two, and `size` rounded up
+        // SAFETY: `align` is a power of two (a layout's alignment or 16), and `size` rounded up
         // to it does not exceed `isize::MAX` (checked above).
         Ok(unsafe { Layout::from_size_align_unchecked(size, align) })
     }
@@ -331,7 +338,7 @@ impl<A: Allocator> Hardened<A> {
         };
         let entry = Entry::new(ptr.as_ptr(), size, layout.align(), large);
         let recorded = self.with_core(|c| {
-            c.table.insert(entry)?;
+            c.blocks.insert(entry)?;
             c.live_blocks += 1;
             c.live_bytes += size;
             if let Some(traces) = &mut c.traces {
@@ -360,7 +367,7 @@ impl<A: Allocator> Hardened<A> {
     ///
     /// # Safety
     ///
-    /// - `e` is an entry of this heap's table.
+    /// - `e` is an entry of this heap's `blocks`.
     #[inline(always)]
     unsafe fn intact(&self, e: &Entry) -> bool {
         if e.sealed() {
@@ -405,24 +412,23 @@ impl<A: Allocator> Hardened<A> {
     /// Looks up a block the caller is about to free or resize with `layout`: its slot and
     /// entry, if it is live, was allocated with `layout` and its fences are intact.
     ///
-    /// One hash lookup, one compare of the entry's packed layout and state with what a
-    /// live block of `layout` has, and the canary compare; the rest is in [`Self::invalid`].
+    /// One load from the block map, one compare of the entry's packed layout and state
+    /// with what a live block of `layout` has, and the canary compare; the rest is in
+    /// [`Self::invalid`].
     #[inline(always)]
     fn validate(
         &self,
         c: &mut Core,
         ptr: NonNull<u8>,
         layout: Layout,
-    ) -> Result<(usize, Entry), ViolationReport> {
-        if let Some(slot) = c.table.slot_of(ptr.addr().get()) {
-            let e = *c.table.at(slot);
-            let large = layout.size() > self.options.guard_pages_above;
-            if e.meta() == Entry::live_meta(layout.size(), layout.align(), large)
-                // SAFETY: `e` is an entry of this heap's table.
-                && unsafe { self.intact(&e) }
-            {
-                return Ok((slot, e));
-            }
+    ) -> Result<(Slot, Entry), ViolationReport> {
+        let large = layout.size() > self.options.guard_pages_above;
+        let meta = Entry::live_meta(layout.size(), layout.align(), large);
+        if let Some((slot, e)) = c.blocks.find_live(ptr.addr().get(), meta)
+            // SAFETY: `e` is an entry of this heap's `blocks`.
+            && unsafe { self.intact(&e) }
+        {
+            return Ok((slot, e));
         }
         Err(self.invalid(c, ptr, layout))
     }
@@ -432,10 +438,9 @@ impl<A: Allocator> Hardened<A> {
     #[inline(never)]
     fn invalid(&self, c: &mut Core, ptr: NonNull<u8>, layout: Layout) -> ViolationReport {
         let addr = ptr.addr().get();
-        let Some(slot) = c.table.slot_of(addr) else {
+        let Some((_, e)) = c.blocks.find(addr) else {
             return unknown(c, addr, layout);
         };
-        let e = *c.table.at(slot);
         let report = |violation| ViolationReport {
             violation,
             addr,
@@ -463,20 +468,20 @@ impl<A: Allocator> Hardened<A> {
         // until the heap is dropped.
         let (slot, e) = self.validate(c, ptr, layout)?;
         c.live_blocks -= 1;
-        c.live_bytes -= e.size();
+        c.live_bytes -= layout.size();
         if let Some(traces) = &mut c.traces {
             traces.remove(&e.addr());
         }
         if self.options.quarantine_bytes != 0 {
             return self.quarantine(c, slot, e);
         }
-        c.table.remove_at(slot);
+        c.blocks.remove(slot);
         if self.options.zero_on_free && !e.large() {
             // SAFETY: the block is live, `size` bytes, and the caller gave it up.
             unsafe { e.ptr.write_bytes(0, e.size()) };
         }
         if e.large() {
-            // SAFETY: the caller freed the block and the table no longer knows it.
+            // SAFETY: the caller freed the block and the heap no longer records it.
             unsafe { self.give_back(&e) };
         } else {
             // SAFETY: as above; `layout` is the block's (validated) and `inner_layout` of
@@ -494,14 +499,14 @@ impl<A: Allocator> Hardened<A> {
     /// (a `memset` of the block, one random slot swap, one ring push, and usually one
     /// release).
     #[inline(never)]
-    fn quarantine(&self, c: &mut Core, slot: usize, e: Entry) -> Result<(), ViolationReport> {
+    fn quarantine(&self, c: &mut Core, slot: Slot, e: Entry) -> Result<(), ViolationReport> {
         // SAFETY: the block is live and the caller gave it up; it is `size` bytes.
         let sealed = e.large() && unsafe { large::seal(e.ptr, e.size()) };
         if self.options.zero_on_free && !sealed {
             // SAFETY: as above, and it is not sealed.
             unsafe { e.ptr.write_bytes(0, e.size()) };
         }
-        c.table.at(slot).quarantine(sealed);
+        c.blocks.quarantine(slot, sealed);
         c.rng ^= c.rng << 13;
         c.rng ^= c.rng >> 7;
         c.rng ^= c.rng << 17;
@@ -523,19 +528,18 @@ impl<A: Allocator> Hardened<A> {
     /// canary) and gives it back.
     #[inline]
     fn release(&self, c: &mut Core, ptr: *mut u8) -> Result<(), ViolationReport> {
-        let Some(slot) = c.table.slot_of(ptr.addr()) else {
+        let Some((slot, e)) = c.blocks.find(ptr.addr()) else {
             return Ok(());
         };
-        let e = *c.table.at(slot);
         c.quarantine.bytes -= e.size();
-        // SAFETY: `e` is an entry of this heap's table, and a quarantined block is owned
+        // SAFETY: `e` is an entry of this heap's `blocks`, and a quarantined block is owned
         // by the heap alone.
         if !unsafe { self.intact(&e) } {
-            // Left in the table, out of the quarantine: never reused, freed on drop.
+            // Left recorded, out of the quarantine: never reused, freed on drop.
             return Err(corrupted(&e));
         }
-        c.table.remove_at(slot);
-        // SAFETY: as above; the table no longer knows the block.
+        c.blocks.remove(slot);
+        // SAFETY: as above; the heap no longer records the block.
         unsafe { self.give_back(&e) };
         Ok(())
     }
@@ -599,7 +603,7 @@ impl<A: Allocator> Hardened<A> {
     }
 }
 
-/// The layout a table entry was allocated with.
+/// The layout a block was allocated with.
 fn layout_of(e: &Entry) -> Layout {
     // SAFETY: the entry was made from a valid layout with this size and alignment.
     unsafe { Layout::from_size_align_unchecked(e.size(), e.align()) }
@@ -639,15 +643,15 @@ unsafe fn all_zero(ptr: *const u8, len: usize) -> bool {
     acc == 0
 }
 
-/// Classifies a pointer the table does not know.
+/// Classifies a pointer the heap does not know.
 #[cold]
 #[inline(never)]
 fn unknown(c: &Core, addr: usize, layout: Layout) -> ViolationReport {
     let block = c
-        .table
+        .blocks
         .iter()
         .find(|e| e.addr() < addr && addr < e.addr() + e.size())
-        .map(|e| (e.addr(), layout_of(e)));
+        .map(|e| (e.addr(), layout_of(&e)));
     let violation = if !addr.is_multiple_of(layout.align()) {
         Violation::UnalignedFree
     } else if block.is_some() {
@@ -759,14 +763,14 @@ impl<A: Allocator> Drop for Hardened<A> {
             }
         }
         let core = self.core.get_mut();
-        let table = core::mem::replace(&mut core.table, Table::new());
+        let blocks = core::mem::replace(&mut core.blocks, Blocks::new());
         let quarantine = core::mem::replace(&mut core.quarantine, Quarantine::new());
         let zero_page = core.zero_page.take();
-        for e in table.iter() {
+        for e in blocks.iter() {
             // SAFETY: the heap is going away, so no block of it may be used any more.
-            unsafe { self.give_back(e) };
+            unsafe { self.give_back(&e) };
         }
-        table.unmap();
+        blocks.unmap();
         quarantine.unmap();
         if let Some(p) = zero_page {
             // SAFETY: the page came from `map_zero_page`; zero-size blocks have no bytes.

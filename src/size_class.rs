@@ -79,8 +79,9 @@ pub(crate) fn class_for(layout: Layout) -> Option<usize> {
         return None;
     }
     let mut class = class_of(layout.size());
-    // Every class is 8-aligned, so the common case skips the search.
-    if layout.align() > 8 {
+    // Every class is 8-aligned and all but the first 16-aligned, so the common cases skip
+    // the search.
+    if layout.align() > 8 && align_of(class) < layout.align() {
         while align_of(class) < layout.align() {
             class += 1;
             if class == CLASSES {

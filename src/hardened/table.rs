@@ -32,9 +32,9 @@ pub(super) enum State {
 }
 
 /// Bits of [`Entry::meta`] that hold the requested size.
-const SIZE_BITS: u32 = 48;
+pub(super) const SIZE_BITS: u32 = 48;
 /// `log2` of the alignment: bits 48..54.
-const ALIGN_SHIFT: u32 = SIZE_BITS;
+pub(super) const ALIGN_SHIFT: u32 = SIZE_BITS;
 /// Set while the block waits in quarantine.
 const QUARANTINED: u64 = 1 << 56;
 /// The block is a guard-paged mapping of its own.
@@ -72,6 +72,12 @@ impl Entry {
             ptr,
             meta: Self::live_meta(size, align, large),
         }
+    }
+
+    /// The entry of the block at `ptr` with this `meta` word (from [`Entry::meta`]).
+    #[inline(always)]
+    pub(super) fn from_raw(ptr: *mut u8, meta: u64) -> Self {
+        Entry { ptr, meta }
     }
 
     /// The `meta` word: compare it with [`Entry::live_meta`].
@@ -132,7 +138,7 @@ const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The home slot of `addr` in a table of `2^bits` slots.
 #[inline(always)]
-fn home(addr: usize, bits: u32) -> usize {
+pub(super) fn home(addr: usize, bits: u32) -> usize {
     ((addr as u64).wrapping_mul(FIB) >> (64 - bits)) as usize
 }
 
