@@ -87,7 +87,28 @@ macro_rules! mirror_allocator_api2 {
 /// expression over the `self` the caller names), optionally after a guard that returns
 /// early (`forward_resizing!(self => self.heap, unless !self.is_open() => Err(AllocError))`).
 /// The wrappers that only forward (`Locked`, `Compartment`) share these three methods.
+///
+/// `forward_resizing!(self => via resize)` instead calls one method of the impl's own,
+/// `self.resize(ptr, old, new, zeroed)`, with `zeroed` true only for `grow_zeroed`
+/// (`Hardened`, which resizes every way by moving to a fresh block).
 macro_rules! forward_resizing {
+    ($this:ident => via $f:ident) => {
+        forward_resizing!(@via grow, $this, $f, false);
+        forward_resizing!(@via grow_zeroed, $this, $f, true);
+        forward_resizing!(@via shrink, $this, $f, false);
+    };
+    (@via $method:ident, $this:ident, $f:ident, $zeroed:expr) => {
+        #[inline]
+        unsafe fn $method(
+            &$this,
+            ptr: core::ptr::NonNull<u8>,
+            old: $crate::Layout,
+            new: $crate::Layout,
+        ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
+            // SAFETY: forwarded from the caller; the method upholds this one's contract.
+            unsafe { $this.$f(ptr, old, new, $zeroed) }
+        }
+    };
     ($this:ident => $inner:expr $(, unless $cond:expr => $early:expr)?) => {
         forward_resizing!(@one grow, $this, $inner $(, $cond, $early)?);
         forward_resizing!(@one grow_zeroed, $this, $inner $(, $cond, $early)?);
@@ -133,6 +154,28 @@ macro_rules! grow_zeroed_via_grow {
 #[inline(always)]
 pub(crate) fn dangling(layout: Layout) -> NonNull<[u8]> {
     NonNull::slice_from_raw_parts(layout.dangling_ptr(), 0)
+}
+
+/// `shrink` to zero bytes, which every strategy answers alike: the block is freed and the
+/// dangling zero-size block takes its place. `None` (nothing done) when `new.size() != 0`.
+///
+/// # Safety
+///
+/// - The contract of [`Allocator::shrink`] for `alloc`, `ptr`, `old` and `new`.
+#[inline(always)]
+pub(crate) unsafe fn shrink_to_zero<A: Allocator + ?Sized>(
+    alloc: &A,
+    ptr: NonNull<u8>,
+    old: Layout,
+    new: Layout,
+) -> Option<NonNull<[u8]>> {
+    if new.size() != 0 {
+        return None;
+    }
+    // SAFETY: `ptr` is a live block of `alloc` with layout `old` (caller), given up by
+    // the shrink.
+    unsafe { alloc.deallocate(ptr, old) };
+    Some(dangling(new))
 }
 
 /// Moves a block to a fresh allocation of `new` from `alloc`, copying the first

@@ -73,7 +73,7 @@ use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
 use crate::align::is_aligned;
-use crate::api::{AllocError, Allocator, Layout, dangling, move_block};
+use crate::api::{AllocError, Allocator, Layout, dangling, move_block, shrink_to_zero};
 pub use crate::tlsf::FreeListStats;
 use crate::tlsf::*;
 
@@ -399,10 +399,9 @@ unsafe impl<A: Allocator> Allocator for FreeList<A> {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if new.size() == 0 {
-            // SAFETY: forwarded from the caller; the dangling block replaces it.
-            unsafe { self.deallocate(ptr, old) };
-            return Ok(dangling(new));
+        // SAFETY: forwarded from the caller.
+        if let Some(empty) = unsafe { shrink_to_zero(self, ptr, old, new) } {
+            return Ok(empty);
         }
         if !is_aligned(ptr, new.align()) {
             // SAFETY: forwarded from the caller.

@@ -689,38 +689,7 @@ unsafe impl<A: Allocator> Allocator for Hardened<A> {
         unsafe { self.free(ptr, layout) }
     }
 
-    #[inline]
-    unsafe fn grow(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.resize(ptr, old, new, false) }
-    }
-
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.resize(ptr, old, new, true) }
-    }
-
-    #[inline]
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.resize(ptr, old, new, false) }
-    }
+    forward_resizing!(self => via resize);
 }
 
 mirror_allocator_api2!(impl[A: Allocator] for Hardened<A>);

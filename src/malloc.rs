@@ -33,7 +33,7 @@ use core::alloc::GlobalAlloc;
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, NonNull};
 
-use crate::api::{AllocError, Allocator, Layout, dangling, move_block, zero_tail};
+use crate::api::{AllocError, Allocator, Layout, dangling, move_block, shrink_to_zero, zero_tail};
 
 // The C heap. `size_t` is `usize` on every target Rust supports.
 unsafe extern "C" {
@@ -263,10 +263,9 @@ unsafe impl Allocator for Malloc {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if new.size() == 0 {
-            // SAFETY: forwarded from the caller; the block is released.
-            unsafe { self.deallocate(ptr, old) };
-            return Ok(dangling(new));
+        // SAFETY: forwarded from the caller.
+        if let Some(empty) = unsafe { shrink_to_zero(self, ptr, old, new) } {
+            return Ok(empty);
         }
         // SAFETY: forwarded from the caller; `new.size() > 0`.
         unsafe { self.resize(ptr, old, new) }

@@ -39,7 +39,7 @@
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
-use crate::api::{AllocError, Allocator, Layout, dangling};
+use crate::api::{AllocError, Allocator, Layout, dangling, shrink_to_zero};
 use crate::side_table::SideVec;
 
 /// Most slots in one slab.
@@ -726,10 +726,9 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if new.size() == 0 {
-            // SAFETY: `ptr` is a live block fitting `old` (caller).
-            unsafe { self.deallocate(ptr, old) };
-            return Ok(dangling(new));
+        // SAFETY: forwarded from the caller.
+        if let Some(empty) = unsafe { shrink_to_zero(self, ptr, old, new) } {
+            return Ok(empty);
         }
         if new.align() > self.layout.align() {
             return Err(AllocError);

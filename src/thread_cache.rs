@@ -43,7 +43,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use crate::api::{AllocError, Allocator, Layout, dangling};
+use crate::api::{AllocError, Allocator, Layout, dangling, shrink_to_zero};
 use crate::segment::{
     self, ABANDONED, LARGE, Owner, PAGE, Page, Segment, SegmentList, collect, extend, page_of,
     push_remote, segment_of,
@@ -774,10 +774,9 @@ unsafe impl Allocator for ThreadCache {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if new.size() == 0 {
-            // SAFETY: forwarded from the caller.
-            unsafe { self.deallocate(ptr, old) };
-            return Ok(dangling(new));
+        // SAFETY: forwarded from the caller.
+        if let Some(empty) = unsafe { shrink_to_zero(self, ptr, old, new) } {
+            return Ok(empty);
         }
         // SAFETY: forwarded from the caller; `old.size() >= new.size() > 0`.
         let (p, usable) = unsafe { Self::resize(ptr.as_ptr(), old, new) };
