@@ -93,21 +93,18 @@ macro_rules! mirror_allocator_api2 {
 /// (`Hardened`, which resizes every way by moving to a fresh block).
 macro_rules! forward_resizing {
     ($this:ident => via $f:ident) => {
-        forward_resizing!(@via grow, $this, $f, false);
-        forward_resizing!(@via grow_zeroed, $this, $f, true);
-        forward_resizing!(@via shrink, $this, $f, false);
-    };
-    (@via $method:ident, $this:ident, $f:ident, $zeroed:expr) => {
-        #[inline]
-        unsafe fn $method(
-            &$this,
-            ptr: core::ptr::NonNull<u8>,
-            old: $crate::Layout,
-            new: $crate::Layout,
-        ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
+        forward_resizing!(@method grow, $this, (ptr, old, new) {
             // SAFETY: forwarded from the caller; the method upholds this one's contract.
-            unsafe { $this.$f(ptr, old, new, $zeroed) }
-        }
+            unsafe { $this.$f(ptr, old, new, false) }
+        });
+        forward_resizing!(@method grow_zeroed, $this, (ptr, old, new) {
+            // SAFETY: as in `grow`.
+            unsafe { $this.$f(ptr, old, new, true) }
+        });
+        forward_resizing!(@method shrink, $this, (ptr, old, new) {
+            // SAFETY: as in `grow`.
+            unsafe { $this.$f(ptr, old, new, false) }
+        });
     };
     ($this:ident => $inner:expr $(, unless $cond:expr => $early:expr)?) => {
         forward_resizing!(@one grow, $this, $inner $(, $cond, $early)?);
@@ -115,20 +112,24 @@ macro_rules! forward_resizing {
         forward_resizing!(@one shrink, $this, $inner $(, $cond, $early)?);
     };
     (@one $method:ident, $this:ident, $inner:expr $(, $cond:expr, $early:expr)?) => {
-        #[inline]
-        unsafe fn $method(
-            &$this,
-            ptr: core::ptr::NonNull<u8>,
-            old: $crate::Layout,
-            new: $crate::Layout,
-        ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
+        forward_resizing!(@method $method, $this, (ptr, old, new) {
             $(if $cond {
                 return $early;
             })?
             // SAFETY: forwarded unchanged from the caller, whose block belongs to the
             // allocator the call is forwarded to.
             unsafe { $inner.$method(ptr, old, new) }
-        }
+        });
+    };
+    // The signature, once; the caller names the parameters so that its body can use them.
+    (@method $method:ident, $this:ident, ($ptr:ident, $old:ident, $new:ident) $body:block) => {
+        #[inline]
+        unsafe fn $method(
+            &$this,
+            $ptr: core::ptr::NonNull<u8>,
+            $old: $crate::Layout,
+            $new: $crate::Layout,
+        ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> $body
     };
 }
 

@@ -315,12 +315,12 @@ impl BlockMap {
     /// when `drop_empty`.
     fn rebuild(&mut self, cap: usize, drop_empty: bool) -> Result<(), AllocError> {
         let cap = cap.next_power_of_two();
-        let map_len = (cap * size_of::<Leaf>()).next_multiple_of(os::page_size());
-        let slots = os::map(map_len).map_err(|_| AllocError)?.cast::<Leaf>();
+        let (slots, map_len) = table::map_array::<Leaf>(cap)?;
         let old = core::mem::replace(
             self,
             BlockMap {
-                slots: slots.as_ptr(),
+                slots,
+                map_len,
                 cap,
                 bits: cap.trailing_zeros(),
                 ..BlockMap::new()
@@ -349,11 +349,9 @@ impl BlockMap {
 
     /// Returns the directory's mapping (not the leaves) to the OS.
     fn unmap_directory(self) {
-        if self.map_len != 0 {
-            // SAFETY: `slots` is a mapping of `map_len` bytes from `os::map`; `self`, the
-            // only reference to it, is consumed.
-            unsafe { os::unmap(NonNull::new_unchecked(self.slots.cast()), self.map_len) }
-        }
+        // SAFETY: the directory came from `map_array` with this length (or there is
+        // none), and `self`, the only reference to it, is consumed.
+        unsafe { table::unmap_array(self.slots, self.map_len) }
     }
 
     /// Returns every leaf and the directory to the OS.

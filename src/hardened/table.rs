@@ -294,16 +294,14 @@ impl Table {
     #[cold]
     #[inline(never)]
     fn grow(&mut self) -> Result<(), AllocError> {
-        let page = os::page_size();
         let cap = (2 * self.cap)
-            .max(page / size_of::<Entry>())
+            .max(os::page_size() / size_of::<Entry>())
             .next_power_of_two();
-        let map_len = (cap * size_of::<Entry>()).next_multiple_of(page);
-        let slots = os::map(map_len).map_err(|_| AllocError)?.cast::<Entry>();
+        let (slots, map_len) = map_array::<Entry>(cap)?;
         let old = core::mem::replace(
             self,
             Table {
-                slots: slots.as_ptr(),
+                slots,
                 cap,
                 bits: cap.trailing_zeros(),
                 len: 0,
@@ -320,15 +318,34 @@ impl Table {
 
     /// Returns the mapping to the OS; the table is empty afterwards.
     pub(super) fn unmap(self) {
-        if self.map_len != 0 {
-            // SAFETY: `slots` is the start of a mapping of `map_len` bytes made by
-            // `os::map`, and `self` (the only reference to it) is consumed.
-            unsafe { os::unmap(ptr::NonNull::new_unchecked(self.slots.cast()), self.map_len) }
-        }
+        // SAFETY: the slots came from `map_array` with this length (or there are none),
+        // and `self`, the only reference to them, is consumed.
+        unsafe { unmap_array(self.slots, self.map_len) }
     }
 }
 
 const _: () = assert!(size_of::<Entry>() == 2 * size_of::<usize>());
+
+/// A fresh array of `cap` values of `T`, all zero bytes, in an anonymous mapping of its
+/// own (the table's slots, the block map's directory): its start and the mapping's length.
+pub(super) fn map_array<T>(cap: usize) -> Result<(*mut T, usize), AllocError> {
+    let map_len = (cap * size_of::<T>()).next_multiple_of(os::page_size());
+    let start = os::map(map_len).map_err(|_| AllocError)?;
+    Ok((start.as_ptr().cast(), map_len))
+}
+
+/// Unmaps an array from [`map_array`] (nothing when `map_len` is zero: no array).
+///
+/// # Safety
+///
+/// - `start` and `map_len` came from one `map_array` call, and nothing will access the
+///   array again.
+pub(super) unsafe fn unmap_array<T>(start: *mut T, map_len: usize) {
+    if map_len != 0 {
+        // SAFETY: a mapping of `map_len` bytes made by `os::map` (caller), never null.
+        unsafe { os::unmap(ptr::NonNull::new_unchecked(start.cast()), map_len) }
+    }
+}
 
 #[cfg(test)]
 mod tests {
