@@ -18,8 +18,8 @@
 //!   and state at once); the inner allocator is asked for 16-byte alignment; up to 4
 //!   bytes of map per 16 bytes of the inner allocator's touched memory. On the mixed
 //!   benchmark (8–512 B, 1,000 live blocks) this is ~170 instructions per free+allocate
-//!   pair over `SizeClasses`' ~77, and 2.2–4.2× its time on a noisy machine (2.5× best case). (The hash table this map
-//!   replaced for ordinary blocks cost ~3.7×: each lookup was a cache miss.)
+//!   pair over `SizeClasses`' ~77, and about 3× its time (2.5× at best). (The hash table
+//!   this map replaced for ordinary blocks cost ~3.7×: each lookup was a cache miss.)
 //! - **Canaries** ([`Options::canary`]): 8 bytes after every block, from a per-heap random
 //!   secret (`getrandom`) mixed with the block's address, first byte zero so a C-string
 //!   overflow stops there (an off-by-one NUL write is therefore not caught). Checked on
