@@ -197,7 +197,9 @@ fn producers_exit_while_their_blocks_live_on_and_their_memory_is_reused() {
 #[test]
 fn producer_consumer_pair() {
     let live: Live = Arc::default();
-    let n = if cfg!(miri) { 200 } else { 50_000 };
+    // Under Miri: the 81st block is the first large one, after which the run slows
+    // sharply (81 blocks: 29 s; 200: over eight minutes), so Miri checks the 80 before.
+    let n = if cfg!(miri) { 80 } else { 50_000 };
     let (tx, rx) = mpsc::sync_channel::<Sent>(256);
     let consumer = {
         let live = live.clone();
