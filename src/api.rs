@@ -133,6 +133,28 @@ macro_rules! forward_resizing {
     };
 }
 
+/// Writes `Allocator::shrink` for a strategy whose shrink to zero bytes frees the block
+/// and returns the dangling one ([`shrink_to_zero`]); the body handles `new.size() > 0`.
+/// The caller names `self` and the parameters so that its body can use them:
+/// `shrink_nonzero!(self, ptr, old, new => { ... })`.
+macro_rules! shrink_nonzero {
+    ($this:ident, $ptr:ident, $old:ident, $new:ident => $body:block) => {
+        #[inline]
+        unsafe fn shrink(
+            &$this,
+            $ptr: core::ptr::NonNull<u8>,
+            $old: $crate::Layout,
+            $new: $crate::Layout,
+        ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
+            // SAFETY: forwarded from the caller.
+            if let Some(empty) = unsafe { $crate::api::shrink_to_zero($this, $ptr, $old, $new) } {
+                return Ok(empty);
+            }
+            $body
+        }
+    };
+}
+
 /// Writes `Allocator::grow_zeroed` as [`grow_then_zero`]: for every strategy whose `grow`
 /// keeps the old contents (in place or by copying), so the method is not spelled out in
 /// each impl.
@@ -159,6 +181,7 @@ pub(crate) fn dangling(layout: Layout) -> NonNull<[u8]> {
 
 /// `shrink` to zero bytes, which every strategy answers alike: the block is freed and the
 /// dangling zero-size block takes its place. `None` (nothing done) when `new.size() != 0`.
+/// [`shrink_nonzero!`] puts it in front of a strategy's own `shrink`.
 ///
 /// # Safety
 ///

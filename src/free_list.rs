@@ -73,7 +73,7 @@ use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 
 use crate::align::is_aligned;
-use crate::api::{AllocError, Allocator, Layout, dangling, move_block, shrink_to_zero};
+use crate::api::{AllocError, Allocator, Layout, dangling, move_block};
 pub use crate::tlsf::FreeListStats;
 use crate::tlsf::*;
 
@@ -392,17 +392,7 @@ unsafe impl<A: Allocator> Allocator for FreeList<A> {
 
     grow_zeroed_via_grow!();
 
-    #[inline]
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        if let Some(empty) = unsafe { shrink_to_zero(self, ptr, old, new) } {
-            return Ok(empty);
-        }
+    shrink_nonzero!(self, ptr, old, new => {
         if !is_aligned(ptr, new.align()) {
             // SAFETY: forwarded from the caller.
             return unsafe { move_block(self, ptr, old, new) };
@@ -414,7 +404,7 @@ unsafe impl<A: Allocator> Allocator for FreeList<A> {
             unsafe { core.shrink_in_place(header_of(ptr), need) }
         });
         Ok(NonNull::slice_from_raw_parts(ptr, len))
-    }
+    });
 }
 
 mirror_allocator_api2!(impl[A: Allocator] for FreeList<A>);

@@ -33,7 +33,7 @@ use core::alloc::GlobalAlloc;
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, NonNull};
 
-use crate::api::{AllocError, Allocator, Layout, dangling, move_block, shrink_to_zero, zero_tail};
+use crate::api::{AllocError, Allocator, Layout, dangling, move_block, zero_tail};
 
 // The C heap. `size_t` is `usize` on every target Rust supports.
 unsafe extern "C" {
@@ -256,20 +256,10 @@ unsafe impl Allocator for Malloc {
 
     grow_zeroed_via_grow!();
 
-    #[inline]
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        if let Some(empty) = unsafe { shrink_to_zero(self, ptr, old, new) } {
-            return Ok(empty);
-        }
+    shrink_nonzero!(self, ptr, old, new => {
         // SAFETY: forwarded from the caller; `new.size() > 0`.
         unsafe { self.resize(ptr, old, new) }
-    }
+    });
 }
 
 mirror_allocator_api2!(impl[] for Malloc);

@@ -39,7 +39,7 @@
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
-use crate::api::{AllocError, Allocator, Layout, dangling, shrink_to_zero};
+use crate::api::{AllocError, Allocator, Layout, dangling};
 use crate::side_table::SideVec;
 
 /// Most slots in one slab.
@@ -720,21 +720,12 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
 
     grow_zeroed_via_grow!();
 
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        if let Some(empty) = unsafe { shrink_to_zero(self, ptr, old, new) } {
-            return Ok(empty);
-        }
+    shrink_nonzero!(self, ptr, old, new => {
         if new.align() > self.layout.align() {
             return Err(AllocError);
         }
         Ok(NonNull::slice_from_raw_parts(ptr, new.size()))
-    }
+    });
 }
 
 mirror_allocator_api2!(impl[A: Allocator] for Slab<A>);

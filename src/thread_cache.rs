@@ -43,7 +43,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use crate::api::{AllocError, Allocator, Layout, dangling, shrink_to_zero};
+use crate::api::{AllocError, Allocator, Layout, dangling};
 use crate::segment::{
     self, ABANDONED, LARGE, Owner, PAGE, Page, Segment, SegmentList, collect, extend, page_of,
     push_remote, segment_of,
@@ -768,20 +768,11 @@ unsafe impl Allocator for ThreadCache {
 
     grow_zeroed_via_grow!();
 
-    unsafe fn shrink(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        if let Some(empty) = unsafe { shrink_to_zero(self, ptr, old, new) } {
-            return Ok(empty);
-        }
+    shrink_nonzero!(self, ptr, old, new => {
         // SAFETY: forwarded from the caller; `old.size() >= new.size() > 0`.
         let (p, usable) = unsafe { Self::resize(ptr.as_ptr(), old, new) };
         slice(p, usable)
-    }
+    });
 }
 
 mirror_allocator_api2!(impl[] for ThreadCache);
