@@ -138,6 +138,15 @@ pub struct Hardened<A: Allocator> {
     options: Options,
     /// Per-heap random secret the canaries derive from.
     secret: u64,
+    /// Bytes of canary after each inner block: `CANARY`, or 0 without canaries.
+    extra: usize,
+    /// Allocations of `1..=fast_alloc` bytes take the fast path: a block the inner
+    /// allocator serves, recorded in the block map. 0 (no fast path) with backtraces on.
+    fast_alloc: usize,
+    /// Frees of `1..=fast_free` bytes take the fast path: a block in the block map
+    /// with nothing to do but check and give back (no quarantine, zeroing or backtrace;
+    /// otherwise 0).
+    fast_free: usize,
     /// Observes violations instead of aborting, when set.
     hook: Cell<Option<ViolationHook>>,
     /// Only ever borrowed inside [`Hardened::with_core`].
@@ -157,10 +166,20 @@ impl<A: Allocator> Hardened<A> {
     /// Wraps `inner` with the given features.
     pub fn with_options(inner: A, options: Options) -> Self {
         let secret = os::random_u64();
+        // Sizes up to here are small blocks that the block map describes.
+        let small = options.guard_pages_above.min(map::MAX_SIZE);
+        let plain_free = !options.zero_on_free && options.quarantine_bytes == 0;
         Hardened {
             inner,
             options,
             secret,
+            extra: if options.canary { CANARY } else { 0 },
+            fast_alloc: if options.backtrace { 0 } else { small },
+            fast_free: if plain_free && !options.backtrace {
+                small
+            } else {
+                0
+            },
             hook: Cell::new(None),
             core: UnsafeCell::new(Core {
                 blocks: Blocks::new(),
@@ -275,12 +294,11 @@ impl<A: Allocator> Hardened<A> {
     /// The layout asked of the inner allocator for a block of `layout`.
     #[inline(always)]
     fn inner_layout(&self, layout: Layout) -> Result<Layout, AllocError> {
-        let extra = if self.options.canary { CANARY } else { 0 };
         // At least a granule, so that the block map can describe the block.
         let align = layout.align().max(map::GRANULE);
         // `layout.size()` rounded up to `align` is at most `isize::MAX`, so this cannot
         // wrap; the result may still be too large for a layout.
-        let size = layout.size() + extra;
+        let size = layout.size() + self.extra;
         if size > isize::MAX as usize - (align - 1) {
             return Err(AllocError);
         }
@@ -307,9 +325,86 @@ impl<A: Allocator> Hardened<A> {
         ptr == layout.dangling_ptr() || self.with_core(|c| c.zero_page == Some(ptr))
     }
 
-    /// `allocate` and `allocate_zeroed`.
-    #[inline]
+    /// The inner layout of a small block (`size <= map::MAX_SIZE`): [`Self::inner_layout`]
+    /// without its overflow check, which such a size cannot fail.
+    #[inline(always)]
+    fn small_layout(&self, size: usize, align: usize) -> Layout {
+        debug_assert!(size <= map::MAX_SIZE);
+        // SAFETY: `align` is a layout's alignment (a power of two) or 16; a valid layout's
+        // alignment is at most 2^62 on 64-bit targets (its size rounded up to it fits
+        // `isize::MAX`), so `size + CANARY` (below 2^25) rounded up to it still fits.
+        unsafe { Layout::from_size_align_unchecked(size + self.extra, align.max(map::GRANULE)) }
+    }
+
+    /// A block of `inner` from the inner allocator, zeroed if `zeroed`.
+    #[inline(always)]
+    fn inner_block(&self, inner: Layout, zeroed: bool) -> Result<NonNull<u8>, AllocError> {
+        let block = if zeroed {
+            self.inner.allocate_zeroed(inner)?
+        } else {
+            self.inner.allocate(inner)?
+        };
+        Ok(block.cast())
+    }
+
+    /// Writes the canary after the first `size` bytes of inner block `p`, if canaries are
+    /// on.
+    #[inline(always)]
+    fn put_canary(&self, p: NonNull<u8>, size: usize) {
+        if self.extra != 0 {
+            // SAFETY: the inner block holds `size + CANARY` bytes; the write is unaligned.
+            unsafe {
+                p.as_ptr()
+                    .add(size)
+                    .cast::<u64>()
+                    .write_unaligned(self.canary_word(p.addr().get()))
+            };
+        }
+    }
+
+    /// Whether the canary after the first `size` bytes of small block `p` is intact (true
+    /// without canaries).
+    ///
+    /// # Safety
+    ///
+    /// - `p` is a small block of this heap, of `size` bytes, still owned by it.
+    #[inline(always)]
+    unsafe fn canary_intact(&self, p: *mut u8, size: usize) -> bool {
+        // SAFETY: the inner block holds `size + CANARY` bytes (caller); the read is
+        // unaligned.
+        self.extra == 0
+            || unsafe { p.add(size).cast::<u64>().read_unaligned() } == self.canary_word(p.addr())
+    }
+
+    /// `allocate` and `allocate_zeroed`: the fast path for small blocks.
+    #[inline(always)]
     fn allocate_impl(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        let (size, align) = (layout.size(), layout.align());
+        if size.wrapping_sub(1) >= self.fast_alloc {
+            return self.allocate_general(layout, zeroed);
+        }
+        let inner = self.small_layout(size, align);
+        let p = self.inner_block(inner, zeroed)?;
+        self.put_canary(p, size);
+        let recorded = self.with_core(|c| {
+            c.blocks
+                .insert_packed(p.as_ptr(), size, align, map::packed(size, align))?;
+            c.live_blocks += 1;
+            c.live_bytes += size;
+            Ok::<(), AllocError>(())
+        });
+        if recorded.is_err() {
+            // SAFETY: the block was just made with `inner` and is not referenced anywhere.
+            unsafe { self.inner.deallocate(p, inner) };
+            return Err(AllocError);
+        }
+        Ok(NonNull::slice_from_raw_parts(p, size))
+    }
+
+    /// `allocate` and `allocate_zeroed` for every layout: zero-size, large and huge
+    /// blocks, and all blocks when backtraces are on.
+    #[inline(never)]
+    fn allocate_general(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
         let size = layout.size();
         if size == 0 {
             return Ok(NonNull::slice_from_raw_parts(self.zero_block(layout), 0));
@@ -318,22 +413,8 @@ impl<A: Allocator> Hardened<A> {
         let ptr = if large {
             large::map(size, layout.align(), self.large_canary())?
         } else {
-            let inner = self.inner_layout(layout)?;
-            let block = if zeroed {
-                self.inner.allocate_zeroed(inner)?
-            } else {
-                self.inner.allocate(inner)?
-            };
-            let p = block.cast::<u8>();
-            if self.options.canary {
-                // SAFETY: the inner block holds `size + CANARY` bytes; the write is unaligned.
-                unsafe {
-                    p.as_ptr()
-                        .add(size)
-                        .cast::<u64>()
-                        .write_unaligned(self.canary_word(p.addr().get()))
-                };
-            }
+            let p = self.inner_block(self.inner_layout(layout)?, zeroed)?;
+            self.put_canary(p, size);
             p
         };
         let entry = Entry::new(ptr.as_ptr(), size, layout.align(), large);
@@ -373,16 +454,14 @@ impl<A: Allocator> Hardened<A> {
         if e.sealed() {
             return true; // inaccessible since it was freed
         }
-        let fence = !self.options.canary
-            || if e.large() {
-                // SAFETY: an unsealed large block of this heap (caller).
-                unsafe { large::slack_intact(e.ptr, e.size(), self.large_canary()) }
-            } else {
-                // SAFETY: the inner block holds `size + CANARY` bytes; the read is
-                // unaligned.
-                let canary = unsafe { e.ptr.add(e.size()).cast::<u64>().read_unaligned() };
-                canary == self.canary_word(e.addr())
-            };
+        let fence = if e.large() {
+            // SAFETY: an unsealed large block of this heap (caller).
+            !self.options.canary
+                || unsafe { large::slack_intact(e.ptr, e.size(), self.large_canary()) }
+        } else {
+            // SAFETY: a small block of this heap (caller).
+            unsafe { self.canary_intact(e.ptr, e.size()) }
+        };
         fence
             && (e.state() == State::Live
                 || !self.options.zero_on_free
@@ -412,9 +491,9 @@ impl<A: Allocator> Hardened<A> {
     /// Looks up a block the caller is about to free or resize with `layout`: its slot and
     /// entry, if it is live, was allocated with `layout` and its fences are intact.
     ///
-    /// One load from the block map, one compare of the entry's packed layout and state
-    /// with what a live block of `layout` has, and the canary compare; the rest is in
-    /// [`Self::invalid`].
+    /// One load from the block map (for a small block), one compare of the entry's packed
+    /// layout and state with what a live block of `layout` has, and the canary compare;
+    /// the rest is in [`Self::invalid`].
     #[inline(always)]
     fn validate(
         &self,
@@ -422,9 +501,9 @@ impl<A: Allocator> Hardened<A> {
         ptr: NonNull<u8>,
         layout: Layout,
     ) -> Result<(Slot, Entry), ViolationReport> {
-        let large = layout.size() > self.options.guard_pages_above;
-        let meta = Entry::live_meta(layout.size(), layout.align(), large);
-        if let Some((slot, e)) = c.blocks.find_live(ptr.addr().get(), meta)
+        let (size, align) = (layout.size(), layout.align());
+        let large = size > self.options.guard_pages_above;
+        if let Some((slot, e)) = c.blocks.find_live(ptr.addr().get(), size, align, large)
             // SAFETY: `e` is an entry of this heap's `blocks`.
             && unsafe { self.intact(&e) }
         {
@@ -551,6 +630,47 @@ impl<A: Allocator> Hardened<A> {
     /// The contract of [`Allocator::deallocate`] (violations of which are detected).
     #[inline(always)]
     unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
+        let (size, align) = (layout.size(), layout.align());
+        if size.wrapping_sub(1) < self.fast_free
+            && self.with_core(|c| self.free_fast(c, ptr, size, align))
+        {
+            return;
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.free_general(ptr, layout) }
+    }
+
+    /// The free fast path: a small live block in the block map, its canary intact, and
+    /// nothing to do but give it back. False (nothing done) for anything else, which
+    /// [`Self::free_general`] then checks, reports or handles.
+    #[inline(always)]
+    fn free_fast(&self, c: &mut Core, ptr: NonNull<u8>, size: usize, align: usize) -> bool {
+        let Some(slot) = c
+            .blocks
+            .find_packed(ptr.addr().get(), map::packed(size, align))
+        else {
+            return false;
+        };
+        // SAFETY: the map records a live block of `size` at `ptr`.
+        if !unsafe { self.canary_intact(ptr.as_ptr(), size) } {
+            return false;
+        }
+        c.blocks.remove_packed(slot);
+        c.live_blocks -= 1;
+        c.live_bytes -= size;
+        // SAFETY: the block is live with this layout (checked), the caller gave it up, and
+        // the heap no longer records it; it came from `inner` with `small_layout`.
+        unsafe { self.inner.deallocate(ptr, self.small_layout(size, align)) };
+        true
+    }
+
+    /// Frees any block with checks, reporting a violation.
+    ///
+    /// # Safety
+    ///
+    /// The contract of [`Allocator::deallocate`] (violations of which are detected).
+    #[inline(never)]
+    unsafe fn free_general(&self, ptr: NonNull<u8>, layout: Layout) {
         if layout.size() == 0 && self.is_zero_block(ptr, layout) {
             return;
         }

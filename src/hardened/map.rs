@@ -42,49 +42,42 @@ const GRANULE_SHIFT: u32 = 4;
 pub(super) const GRANULE: usize = 1 << GRANULE_SHIFT;
 /// Entries in a leaf.
 const ENTRIES: usize = 1 << (CHUNK_SHIFT - GRANULE_SHIFT);
-/// Entries per bit of [`Leaf::touched`].
+/// Entries per byte of a leaf's touched map.
 const GROUP: usize = 1024;
-/// Bytes of a leaf's mapping.
-const LEAF_BYTES: usize = ENTRIES * size_of::<u32>();
+/// Groups in a leaf: bytes of its touched map.
+const GROUPS: usize = ENTRIES / GROUP;
 /// Bits of an entry that hold the requested size.
 const SIZE_BITS: u32 = 24;
-/// `log2` of the alignment: bits 24..29.
+/// The largest requested size an entry holds.
+pub(super) const MAX_SIZE: usize = (1 << SIZE_BITS) - 1;
+/// `log2` of the alignment: bits 24..30, so every alignment fits.
 const ALIGN_SHIFT: u32 = SIZE_BITS;
 /// Set while the block waits in quarantine.
-const QUARANTINED: u32 = 1 << 29;
+const QUARANTINED: u32 = 1 << 30;
 /// Empty leaves tolerated before adding a leaf unmaps them.
 const EMPTY_LEAVES_KEPT: usize = 4;
+
+/// The map entry of a live block of `size` (`1..=MAX_SIZE`) and `align`: what a free
+/// with that layout compares the recorded entry with.
+#[inline(always)]
+pub(super) fn packed(size: usize, align: usize) -> u32 {
+    debug_assert!(size != 0 && size <= MAX_SIZE);
+    size as u32 | (align.trailing_zeros() << ALIGN_SHIFT)
+}
 
 /// The map entry for a live block of `entry`'s layout, if it belongs in the map.
 #[inline(always)]
 fn pack(entry: &Entry) -> Option<u32> {
-    pack_live(entry.meta()).filter(|_| entry.addr().is_multiple_of(GRANULE))
-}
-
-/// The map entry of a live block whose table entry has `meta` ([`Entry::live_meta`]), if
-/// a block with that layout belongs in the map (when it starts on a granule).
-#[inline(always)]
-fn pack_live(meta: u64) -> Option<u32> {
-    // `meta` is the size, `log2` of the alignment (from `table::ALIGN_SHIFT`) and flags:
-    // the block belongs in the map when the size fits 24 bits, the `log2` 5 bits and no
-    // flag (`LARGE`) is set.
-    const MAP_BITS: u64 = ((1 << SIZE_BITS) - 1) | (31 << table::ALIGN_SHIFT);
-    const _: () = assert!(SIZE_BITS <= table::SIZE_BITS);
-    if meta & !MAP_BITS != 0 {
-        return None;
-    }
-    Some(
-        (meta as u32 & ((1 << SIZE_BITS) - 1))
-            | (((meta >> table::ALIGN_SHIFT) as u32) << ALIGN_SHIFT),
-    )
+    let fits = !entry.large() && entry.size() <= MAX_SIZE && entry.size() != 0;
+    (fits && entry.addr().is_multiple_of(GRANULE)).then(|| packed(entry.size(), entry.align()))
 }
 
 /// The table entry a map entry `e` of the block at `addr` stands for.
 #[inline(always)]
 fn unpack(addr: usize, e: u32) -> Entry {
-    let size = (e & ((1 << SIZE_BITS) - 1)) as usize;
-    let align = 1 << ((e >> ALIGN_SHIFT) & 31);
-    // The block's provenance was exposed when it was recorded (`BlockMap::insert`).
+    let size = (e & MAX_SIZE as u32) as usize;
+    let align = 1 << ((e >> ALIGN_SHIFT) & 63);
+    // The block's provenance was exposed when it was recorded (`Blocks::insert`).
     let mut entry = Entry::new(ptr::with_exposed_provenance_mut(addr), size, align, false);
     if e & QUARANTINED != 0 {
         entry.quarantine(false);
@@ -92,27 +85,54 @@ fn unpack(addr: usize, e: u32) -> Entry {
     entry
 }
 
+/// Bytes of a leaf's mapping: `ENTRIES` entries, then its touched map, `GROUPS` bytes.
+fn leaf_bytes() -> usize {
+    (ENTRIES * size_of::<u32>() + GROUPS).next_multiple_of(os::page_size())
+}
+
+/// The touched map of the leaf whose entries start at `entries`: byte `g` is non-zero if
+/// entries `g * GROUP..(g + 1) * GROUP` may be non-zero, so walks read only the groups
+/// that were written (a heap's blocks may lie far apart in a chunk; under Miri they
+/// always do). A byte, not a bit, so that marking it is one store.
+#[inline(always)]
+fn touched(entries: *mut u32) -> *mut u8 {
+    entries.wrapping_add(ENTRIES).cast()
+}
+
 /// One directory slot: a chunk's leaf.
 #[derive(Debug, Clone, Copy)]
 struct Leaf {
     /// The chunk number plus one; zero marks an empty slot.
     key: usize,
-    /// `ENTRIES` entries in a mapping of `LEAF_BYTES`.
+    /// `ENTRIES` entries and the touched map, in a mapping of [`leaf_bytes`].
     entries: *mut u32,
-    /// Non-zero entries.
-    live: usize,
-    /// Bit `g` is set if entries `g * GROUP..(g + 1) * GROUP` may be non-zero (cleared
-    /// when `live` drops to zero), so walks read only the groups that were written: a
-    /// heap's blocks may lie far apart in a chunk (under Miri they always do).
-    touched: [u64; ENTRIES / GROUP / 64],
 }
 
-/// Where a block's entry is in the map: valid until the next insert, which may move
-/// directory slots.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct MapSlot {
-    leaf: *mut Leaf,
-    index: usize,
+impl Leaf {
+    /// Whether no entry of the leaf is set. Clears the touched bytes of the groups it
+    /// finds empty, so later walks skip them; stops at the first set entry.
+    ///
+    /// # Safety
+    ///
+    /// - The slot holds a leaf (`key != 0`) that nothing else accesses meanwhile.
+    unsafe fn is_empty(&self) -> bool {
+        let touched = touched(self.entries);
+        for g in 0..GROUPS {
+            // SAFETY: `g < GROUPS` indexes the touched map, and the group's entries lie
+            // inside the leaf (caller).
+            unsafe {
+                if *touched.add(g) == 0 {
+                    continue;
+                }
+                let group = core::slice::from_raw_parts(self.entries.add(g * GROUP), GROUP);
+                if group.iter().any(|&e| e != 0) {
+                    return false;
+                }
+                *touched.add(g) = 0;
+            }
+        }
+        true
+    }
 }
 
 /// The direct map: leaves of entries, found through a directory.
@@ -123,15 +143,14 @@ struct BlockMap {
     cap: usize,
     /// `log2(cap)`.
     bits: u32,
-    /// Occupied directory slots, of which `empty` have `live == 0`.
+    /// Occupied directory slots.
     leaves: usize,
-    empty: usize,
     /// Bytes of the directory's mapping.
     map_len: usize,
-    /// Recently used leaves, direct-mapped by the low bits of their key: the leaf of key
-    /// `k` may be at `cache[k % CACHED]`. Key 0 (no chunk) marks an empty line; all are
-    /// emptied when the directory is rebuilt.
-    cache: [(usize, *mut Leaf); CACHED],
+    /// Recently used leaves' entries, direct-mapped by the low bits of their key: the
+    /// leaf of key `k` may be at `cache[k % CACHED]`. Key 0 (no chunk) marks an empty
+    /// line; all are emptied when the directory is rebuilt.
+    cache: [(usize, *mut u32); CACHED],
 }
 
 /// Lines of [`BlockMap::cache`]: neighbouring chunks (a heap that spans a few) never
@@ -145,7 +164,6 @@ impl BlockMap {
             cap: 0,
             bits: 0,
             leaves: 0,
-            empty: 0,
             map_len: 0,
             cache: [(0, ptr::null_mut()); CACHED],
         }
@@ -170,45 +188,63 @@ impl BlockMap {
         }
     }
 
-    /// The leaf of chunk `key`, if it has one; caches it.
+    /// The entries of chunk `key`'s leaf, if it has one; caches them.
     #[inline(always)]
-    fn leaf(&mut self, key: usize) -> Option<*mut Leaf> {
-        let (k, leaf) = self.cache[key % CACHED];
+    fn leaf(&mut self, key: usize) -> Option<*mut u32> {
+        let (k, entries) = self.cache[key % CACHED];
         if k == key {
-            return Some(leaf);
+            return Some(entries);
         }
         self.leaf_uncached(key)
     }
 
     #[inline(never)]
-    fn leaf_uncached(&mut self, key: usize) -> Option<*mut Leaf> {
+    fn leaf_uncached(&mut self, key: usize) -> Option<*mut u32> {
         if self.cap == 0 {
             return None;
         }
         let slot = self.probe(key);
         // SAFETY: `probe` returns a slot of the directory.
-        if unsafe { (*slot).key } != key {
+        let leaf = unsafe { *slot };
+        if leaf.key != key {
             return None;
         }
-        self.cache[key % CACHED] = (key, slot);
-        Some(slot)
+        self.cache[key % CACHED] = (key, leaf.entries);
+        Some(leaf.entries)
     }
 
-    /// The entry of the block starting at `addr`, if there is one.
+    /// Where the entry of the granule at `addr` (a multiple of [`GRANULE`]) is, if its
+    /// chunk has a leaf.
+    #[inline(always)]
+    fn entry(&mut self, addr: usize) -> Option<*mut u32> {
+        debug_assert!(addr.is_multiple_of(GRANULE));
+        let entries = self.leaf((addr >> CHUNK_SHIFT) + 1)?;
+        // SAFETY: `entries` holds a leaf's `ENTRIES` entries, and the index is below that.
+        Some(unsafe { entries.add((addr >> GRANULE_SHIFT) & (ENTRIES - 1)) })
+    }
+
+    /// The entry of the block starting at `addr`, if there is one: where it is, and its
+    /// value.
     #[inline(always)]
     fn find(&mut self, addr: usize) -> Option<(MapSlot, u32)> {
         if !addr.is_multiple_of(GRANULE) {
             return None;
         }
-        let leaf = self.leaf((addr >> CHUNK_SHIFT) + 1)?;
-        let index = (addr >> GRANULE_SHIFT) & (ENTRIES - 1);
-        // SAFETY: `leaf` is a directory slot holding a leaf of `ENTRIES` entries, and
-        // `index < ENTRIES`.
-        let e = unsafe { *(*leaf).entries.add(index) };
-        if e == 0 {
+        let at = self.entry(addr)?;
+        // SAFETY: `entry` points into a leaf, which `&mut self` lets us read.
+        let e = unsafe { *at };
+        (e != 0).then_some((MapSlot(at), e))
+    }
+
+    /// Where the entry of the block at `addr` is, if it is exactly `e`.
+    #[inline(always)]
+    fn find_exact(&mut self, addr: usize, e: u32) -> Option<MapSlot> {
+        if !addr.is_multiple_of(GRANULE) {
             return None;
         }
-        Some((MapSlot { leaf, index }, e))
+        let at = self.entry(addr)?;
+        // SAFETY: as in `find`.
+        (unsafe { *at } == e).then_some(MapSlot(at))
     }
 
     /// Records entry `e` (non-zero) for the block at `addr` (a multiple of [`GRANULE`]
@@ -216,47 +252,19 @@ impl BlockMap {
     #[inline(always)]
     fn insert(&mut self, addr: usize, e: u32) -> Result<(), AllocError> {
         let key = (addr >> CHUNK_SHIFT) + 1;
-        let leaf = match self.leaf(key) {
-            Some(leaf) => leaf,
+        let entries = match self.leaf(key) {
+            Some(entries) => entries,
             None => self.add_leaf(key)?,
         };
         let index = (addr >> GRANULE_SHIFT) & (ENTRIES - 1);
-        // SAFETY: `leaf` is a directory slot holding a leaf of `ENTRIES` entries, and
-        // `index < ENTRIES`; `&mut self` gives exclusive access to both.
+        // SAFETY: `entries` holds a leaf's `ENTRIES` entries and then its touched map of
+        // `GROUPS` bytes; `index < ENTRIES`. `&mut self` gives exclusive access.
         unsafe {
-            let l = &mut *leaf;
-            debug_assert_eq!(*l.entries.add(index), 0);
-            *l.entries.add(index) = e;
-            if l.live == 0 {
-                self.empty -= 1;
-            }
-            l.live += 1;
-            let g = index / GROUP;
-            l.touched[g / 64] |= 1 << (g % 64);
+            debug_assert_eq!(*entries.add(index), 0);
+            *entries.add(index) = e;
+            *touched(entries).add(index / GROUP) = 1;
         }
         Ok(())
-    }
-
-    /// Overwrites the entry at `s` (from [`BlockMap::find`]) with `e`, non-zero.
-    #[inline(always)]
-    fn set(&mut self, s: MapSlot, e: u32) {
-        // SAFETY: `s` came from `find` with no insert since, so it points into a leaf.
-        unsafe { *(*s.leaf).entries.add(s.index) = e };
-    }
-
-    /// Clears the entry at `s` (from [`BlockMap::find`]).
-    #[inline(always)]
-    fn remove(&mut self, s: MapSlot) {
-        // SAFETY: as in `set`; `&mut self` gives exclusive access to the leaf.
-        unsafe {
-            let l = &mut *s.leaf;
-            *l.entries.add(s.index) = 0;
-            l.live -= 1;
-            if l.live == 0 {
-                self.empty += 1;
-                l.touched = [0; ENTRIES / GROUP / 64];
-            }
-        }
     }
 
     /// Every recorded block: its address and entry.
@@ -270,7 +278,8 @@ impl BlockMap {
         };
         slots.iter().filter(|l| l.key != 0).flat_map(|l| {
             let base = (l.key - 1) << CHUNK_SHIFT;
-            let groups = (0..ENTRIES / GROUP).filter(|g| l.touched[g / 64] & (1 << (g % 64)) != 0);
+            // SAFETY: `g < GROUPS` indexes the leaf's touched map.
+            let groups = (0..GROUPS).filter(|&g| unsafe { *touched(l.entries).add(g) } != 0);
             groups
                 .flat_map(|g| g * GROUP..(g + 1) * GROUP)
                 .filter_map(move |i| {
@@ -281,12 +290,17 @@ impl BlockMap {
         })
     }
 
-    /// Maps a leaf for chunk `key` (which has none), first unmapping empty leaves if
+    /// Maps a leaf for chunk `key` (which has none), first unmapping the empty leaves if
     /// there are several, and growing the directory if it would pass load 1/2.
+    ///
+    /// Whether a leaf is empty is found here, by walking its touched groups, so that
+    /// frees and allocations keep no count per leaf; the walk stops at a leaf's first
+    /// entry, and clears the groups it finds empty, so each group is walked once per time
+    /// it empties.
     #[cold]
     #[inline(never)]
-    fn add_leaf(&mut self, key: usize) -> Result<*mut Leaf, AllocError> {
-        if self.empty >= EMPTY_LEAVES_KEPT {
+    fn add_leaf(&mut self, key: usize) -> Result<*mut u32, AllocError> {
+        if self.leaves >= EMPTY_LEAVES_KEPT && self.empty_leaves() >= EMPTY_LEAVES_KEPT {
             self.rebuild(self.cap, true)?;
         }
         if 2 * (self.leaves + 1) > self.cap {
@@ -295,20 +309,25 @@ impl BlockMap {
                 false,
             )?;
         }
-        let entries = os::map(LEAF_BYTES).map_err(|_| AllocError)?;
+        let entries = os::map(leaf_bytes()).map_err(|_| AllocError)?;
         let slot = self.probe(key);
+        let entries = entries.as_ptr().cast();
         // SAFETY: `probe` returned the empty slot where `key` goes.
-        unsafe {
-            *slot = Leaf {
-                key,
-                entries: entries.as_ptr().cast(),
-                live: 0,
-                touched: [0; ENTRIES / GROUP / 64],
-            }
-        };
+        unsafe { *slot = Leaf { key, entries } };
         self.leaves += 1;
-        self.empty += 1;
-        Ok(slot)
+        Ok(entries)
+    }
+
+    /// Leaves with no entry set.
+    fn empty_leaves(&mut self) -> usize {
+        (0..self.cap)
+            // SAFETY: `i < cap`, a slot of the directory; `&mut self` gives exclusive
+            // access to the leaves.
+            .filter(|&i| unsafe {
+                let leaf = *self.slots.add(i);
+                leaf.key != 0 && leaf.is_empty()
+            })
+            .count()
     }
 
     /// Moves the directory to a fresh mapping of `cap` slots, unmapping the empty leaves
@@ -332,8 +351,9 @@ impl BlockMap {
             if leaf.key == 0 {
                 continue;
             }
-            if drop_empty && leaf.live == 0 {
-                // SAFETY: an empty leaf is a mapping of `LEAF_BYTES` no entry refers to.
+            // SAFETY: an occupied slot of the old directory, which only `self` reaches.
+            if drop_empty && unsafe { leaf.is_empty() } {
+                // SAFETY: an empty leaf is a mapping no entry refers to.
                 unsafe { unmap_leaf(leaf) };
                 continue;
             }
@@ -341,7 +361,6 @@ impl BlockMap {
             // SAFETY: `probe` returned an empty slot of the new directory.
             unsafe { *slot = leaf };
             self.leaves += 1;
-            self.empty += usize::from(leaf.live == 0);
         }
         old.unmap_directory();
         Ok(())
@@ -368,14 +387,36 @@ impl BlockMap {
     }
 }
 
+/// Where a block's entry is in the map: valid until the leaf is unmapped, which only
+/// happens to an empty leaf when another is added.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MapSlot(*mut u32);
+
+impl MapSlot {
+    /// The entry.
+    #[inline(always)]
+    fn get(self) -> u32 {
+        // SAFETY: the slot points at an entry of a mapped leaf (type invariant), which the
+        // `&mut Blocks` the caller came through lets it read.
+        unsafe { *self.0 }
+    }
+
+    /// Overwrites the entry (0 forgets the block).
+    #[inline(always)]
+    fn set(self, e: u32) {
+        // SAFETY: as in `get`, for a write.
+        unsafe { *self.0 = e }
+    }
+}
+
 /// Unmaps a leaf's entries.
 ///
 /// # Safety
 ///
 /// - `leaf` is an occupied directory slot whose entries nothing will read again.
 unsafe fn unmap_leaf(leaf: Leaf) {
-    // SAFETY: the entries are a mapping of `LEAF_BYTES` from `os::map` (caller).
-    unsafe { os::unmap(NonNull::new_unchecked(leaf.entries.cast()), LEAF_BYTES) }
+    // SAFETY: the entries are a mapping of `leaf_bytes()` from `os::map` (caller).
+    unsafe { os::unmap(NonNull::new_unchecked(leaf.entries.cast()), leaf_bytes()) }
 }
 
 /// Where a recorded block's entry is.
@@ -425,24 +466,61 @@ impl Blocks {
         self.find_in_table(addr)
     }
 
-    /// The live block starting at `addr` if its entry's `meta` is `meta` (a live block's,
-    /// [`Entry::live_meta`]): the fast path of a free, one load and compare for a block in
-    /// the map. `None` for anything else; [`Blocks::find`] then tells what.
+    /// Records a live block of `size` (`1..=MAX_SIZE`, not a large block) at `ptr`, whose
+    /// map entry is `e` ([`packed`]): the allocation fast path.
     #[inline(always)]
-    pub(super) fn find_live(&mut self, addr: usize, meta: u64) -> Option<(Slot, Entry)> {
-        let packed = pack_live(meta);
-        match packed {
-            // A layout the map describes is in the map if anywhere: the table only holds
-            // such a layout for a block off the granule, and `find` tells those apart.
-            Some(packed) => match self.map.find(addr) {
-                Some((s, e)) if e == packed => {
-                    let ptr = ptr::with_exposed_provenance_mut(addr);
-                    Some((Slot::Map(s), Entry::from_raw(ptr, meta)))
-                }
-                _ => None,
-            },
-            None => self.find_in_table(addr).filter(|(_, e)| e.meta() == meta),
+    pub(super) fn insert_packed(
+        &mut self,
+        ptr: *mut u8,
+        size: usize,
+        align: usize,
+        e: u32,
+    ) -> Result<(), AllocError> {
+        // Lookups rebuild the block's pointer from its address.
+        let addr = ptr.expose_provenance();
+        if addr.is_multiple_of(GRANULE) {
+            self.map.insert(addr, e)
+        } else {
+            // Only an inner allocator that broke its alignment promise gets here.
+            self.table.insert(Entry::new(ptr, size, align, false))
         }
+    }
+
+    /// Where the entry of the live block at `addr` is, if it is in the map with entry
+    /// `e` ([`packed`]): the free fast path, one load and compare. `None` for anything
+    /// else; [`Blocks::find_live`] and [`Blocks::find`] then tell what.
+    #[inline(always)]
+    pub(super) fn find_packed(&mut self, addr: usize, e: u32) -> Option<MapSlot> {
+        self.map.find_exact(addr, e)
+    }
+
+    /// Forgets a block found by [`Blocks::find_packed`].
+    #[inline(always)]
+    pub(super) fn remove_packed(&mut self, s: MapSlot) {
+        s.set(0);
+    }
+
+    /// The live block starting at `addr` if it was allocated with `size` and `align`
+    /// (and is `large` or not). `None` for anything else; [`Blocks::find`] then tells
+    /// what.
+    #[inline(always)]
+    pub(super) fn find_live(
+        &mut self,
+        addr: usize,
+        size: usize,
+        align: usize,
+        large: bool,
+    ) -> Option<(Slot, Entry)> {
+        if !large && size != 0 && size <= MAX_SIZE {
+            // Such a layout is in the map, unless its block is off the granule (then
+            // `find_exact` says no, and the table has it).
+            if let Some(s) = self.map.find_exact(addr, packed(size, align)) {
+                let ptr = ptr::with_exposed_provenance_mut(addr);
+                return Some((Slot::Map(s), Entry::new(ptr, size, align, false)));
+            }
+        }
+        let meta = Entry::live_meta(size, align, large);
+        self.find_in_table(addr).filter(|(_, e)| e.meta() == meta)
     }
 
     #[inline(never)]
@@ -458,9 +536,7 @@ impl Blocks {
         match s {
             Slot::Map(s) => {
                 debug_assert!(!sealed);
-                // SAFETY: `s` came from `find` with no insert since.
-                let e = unsafe { *(*s.leaf).entries.add(s.index) };
-                self.map.set(s, e | QUARANTINED);
+                s.set(s.get() | QUARANTINED);
             }
             Slot::Table(i) => self.table.at(i).quarantine(sealed),
         }
@@ -470,7 +546,7 @@ impl Blocks {
     #[inline(always)]
     pub(super) fn remove(&mut self, s: Slot) {
         match s {
-            Slot::Map(s) => self.map.remove(s),
+            Slot::Map(s) => s.set(0),
             Slot::Table(i) => {
                 self.table.remove_at(i);
             }
@@ -526,6 +602,26 @@ mod tests {
             b.remove(s);
             assert!(b.find(addr).is_none());
         }
+        // The fast paths' view of the same entries.
+        let p = base.wrapping_add(96);
+        let e = packed(40, 16);
+        assert!(b.find_packed(p.addr(), e).is_some());
+        assert!(
+            b.find_packed(p.addr(), packed(40, 8)).is_none(),
+            "another layout"
+        );
+        assert!(b.find_packed(p.addr() + 8, e).is_none(), "off the granule");
+        assert!(b.find_live(p.addr(), 40, 16, false).is_some());
+        assert!(
+            b.find_live(odd.addr(), 8, 8, false).is_some(),
+            "in the table"
+        );
+        assert!(b.find_live(odd.addr(), 16, 8, false).is_none());
+        let q = base.wrapping_add((1 << 20) + 64);
+        b.insert_packed(q, 24, 32, packed(24, 32)).unwrap();
+        let s = b.find_packed(q.addr(), packed(24, 32)).expect("recorded");
+        b.remove_packed(s);
+        assert!(b.find(q.addr()).is_none());
         let (s, _) = b.find(base.addr() + 96).unwrap();
         b.quarantine(s, false);
         let (_, e) = b.find(base.addr() + 96).unwrap();
@@ -542,13 +638,12 @@ mod tests {
         let mut m = BlockMap::new();
         // Addresses are only keys here: nothing reads through them.
         for chunk in 1..=20usize {
-            m.insert(chunk << CHUNK_SHIFT, 1 | (4 << ALIGN_SHIFT))
-                .unwrap();
+            m.insert(chunk << CHUNK_SHIFT, packed(1, 16)).unwrap();
             let (s, _) = m.find(chunk << CHUNK_SHIFT).unwrap();
-            m.remove(s);
+            s.set(0);
         }
         assert!(m.leaves <= EMPTY_LEAVES_KEPT + 1, "{} leaves", m.leaves);
-        assert_eq!(m.empty, m.leaves);
+        assert_eq!(m.empty_leaves(), m.leaves);
         assert_eq!(m.iter().count(), 0);
         m.unmap();
     }

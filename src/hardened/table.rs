@@ -74,12 +74,6 @@ impl Entry {
         }
     }
 
-    /// The entry of the block at `ptr` with this `meta` word (from [`Entry::meta`]).
-    #[inline(always)]
-    pub(super) fn from_raw(ptr: *mut u8, meta: u64) -> Self {
-        Entry { ptr, meta }
-    }
-
     /// The `meta` word: compare it with [`Entry::live_meta`].
     #[inline(always)]
     pub(super) fn meta(&self) -> u64 {
