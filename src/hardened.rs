@@ -16,16 +16,19 @@
 //!   block waits in quarantine are all detected deterministically. *Cost:* one map store
 //!   per allocation and one load, compare and store per free (the compare checks layout
 //!   and state at once); the inner allocator is asked for 16-byte alignment; up to 4
-//!   bytes of map per 16 bytes of the inner allocator's touched memory. On the mixed
-//!   benchmark (8–512 B, 1,000 live blocks) this is ~170 instructions per free+allocate
-//!   pair over `SizeClasses`' ~77, and about 3× its time (2.5× at best). (The hash table
-//!   this map replaced for ordinary blocks cost ~3.7×: each lookup was a cache miss.)
+//!   bytes of map per 16 bytes of the inner allocator's touched memory. Small blocks
+//!   (below the guard-page threshold and 16 MiB) take a fast path that computes the map
+//!   entry straight from the layout; everything else (and every free when the quarantine,
+//!   zeroing or backtraces are on) takes the general path. On the mixed benchmark (8–512
+//!   B, 1,000 live blocks) detection is ~110 instructions per free+allocate pair over
+//!   `SizeClasses`' ~68, and 1.7–2.2× its time. (The hash table the map replaced for
+//!   ordinary blocks cost ~3.7×: each lookup was a cache miss.)
 //! - **Canaries** ([`Options::canary`]): 8 bytes after every block, from a per-heap random
 //!   secret (`getrandom`) mixed with the block's address, first byte zero so a C-string
 //!   overflow stops there (an off-by-one NUL write is therefore not caught). Checked on
 //!   free, on `grow`/`shrink` and by [`check`](Hardened::check). *Cost:* 8 bytes per
 //!   block (one size class up for some sizes), an 8-byte write and one 8-byte compare
-//!   (~20 instructions per pair); the compare reads the block's last line, often a cache
+//!   (~15 instructions per pair); the compare reads the block's last line, often a cache
 //!   miss the caller would not have had.
 //! - **Guard pages** ([`Options::guard_pages_above`]): larger blocks are mappings of their
 //!   own (through `os.rs`) between two `PROT_NONE` pages, the block's end placed against

@@ -15,15 +15,23 @@
 //! 2^20 entries (4 MiB) in an anonymous mapping of its own, of which only the pages
 //! that were written cost memory: at most 4 bytes per 16 bytes of the inner allocator's
 //! touched memory. A small open-addressing directory (chunk number → leaf) finds the
-//! leaf, behind a cache of eight recently used leaves. (With one cached leaf, a heap
-//! spread over two chunks missed it on every other lookup, a mispredicted branch each.) Leaves that empty stay until the
-//! next leaf is added; then, once four or more are empty, the empty ones are unmapped.
+//! leaf, behind a cache of eight recently used leaves' entry arrays. (With one cached
+//! leaf, a heap spread over two chunks missed it on every other lookup, a mispredicted
+//! branch each.)
 //!
-//! An entry packs the requested size (24 bits), `log2` of the alignment (5 bits) and the
-//! quarantine flag; zero means no block starts in that granule. A block goes into the map
-//! when it starts on a granule and its layout fits those bits. `Hardened` asks its inner
-//! allocator for at least 16-byte alignment, so only blocks of 16 MiB and more, and the
-//! guard-paged large blocks, live in the hash table.
+//! Allocations and frees keep no count per leaf. Each leaf has a **touched map** after its
+//! entries, a byte per group of 1,024 entries, set by the insert that writes the group;
+//! walks (`check`, `leaks`, drop) read only touched groups. Whether a leaf is empty is
+//! found when a leaf is added, by walking its touched groups (clearing those found
+//! empty); once four or more leaves are empty, they are unmapped.
+//!
+//! An entry packs the requested size (24 bits), `log2` of the alignment (6 bits, so every
+//! alignment fits) and the quarantine flag; zero means no block starts in that granule. A
+//! block goes into the map when it starts on a granule and its size fits. `Hardened` asks
+//! its inner allocator for at least 16-byte alignment, so only blocks of 16 MiB and more,
+//! and the guard-paged large blocks, live in the hash table. A free's fast path computes
+//! the entry its layout would have and compares it with the recorded one: one load and
+//! one compare check that the block is live, starts here and has that layout.
 //!
 //! Both structures are in their own mappings, never next to user blocks: a linear
 //! overflow out of a block cannot reach the metadata that detects it.
