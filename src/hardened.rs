@@ -18,11 +18,12 @@
 //!   and state at once); the inner allocator is asked for 16-byte alignment; up to 4
 //!   bytes of map per 16 bytes of the inner allocator's touched memory. Small blocks
 //!   (below the guard-page threshold and 16 MiB) take a fast path that computes the map
-//!   entry straight from the layout; everything else (and every free when the quarantine,
-//!   zeroing or backtraces are on) takes the general path. On the mixed benchmark (8–512
-//!   B, 1,000 live blocks) detection is ~110 instructions per free+allocate pair over
-//!   `SizeClasses`' ~68, and 1.7–2.2× its time. (The hash table the map replaced for
-//!   ordinary blocks cost ~3.7×: each lookup was a cache miss.)
+//!   entry straight from the layout and checks a free with it; other blocks, and every
+//!   free the fast path refuses (each violation among them), take the general path,
+//!   which tells what is wrong. On the mixed benchmark (8–512 B, 1,000 live blocks)
+//!   detection is ~100 instructions per free+allocate pair over `SizeClasses`' ~75, and
+//!   1.7–2.2× its time. (The hash table the map replaced for ordinary blocks cost ~3.7×:
+//!   each lookup was a cache miss.)
 //! - **Canaries** ([`Options::canary`]): 8 bytes after every block, from a per-heap random
 //!   secret (`getrandom`) mixed with the block's address, first byte zero so a C-string
 //!   overflow stops there (an off-by-one NUL write is therefore not caught). Checked on
@@ -146,10 +147,12 @@ pub struct Hardened<A: Allocator> {
     /// Allocations of `1..=fast_alloc` bytes take the fast path: a block the inner
     /// allocator serves, recorded in the block map. 0 (no fast path) with backtraces on.
     fast_alloc: usize,
-    /// Frees of `1..=fast_free` bytes take the fast path: a block in the block map
-    /// with nothing to do but check and give back (no quarantine, zeroing or backtrace;
-    /// otherwise 0).
+    /// Frees of `1..=fast_free` bytes take the fast path: a block found and checked
+    /// through its block map entry.
     fast_free: usize,
+    /// A free has nothing to do after its checks but give the block back: no
+    /// quarantine, zeroing or backtrace.
+    plain_free: bool,
     /// Observes violations instead of aborting, when set.
     hook: Cell<Option<ViolationHook>>,
     /// Only ever borrowed inside [`Hardened::with_core`].
@@ -178,11 +181,8 @@ impl<A: Allocator> Hardened<A> {
             secret,
             extra: if options.canary { CANARY } else { 0 },
             fast_alloc: if options.backtrace { 0 } else { small },
-            fast_free: if plain_free && !options.backtrace {
-                small
-            } else {
-                0
-            },
+            fast_free: small,
+            plain_free: plain_free && !options.backtrace,
             hook: Cell::new(None),
             core: UnsafeCell::new(Core {
                 blocks: Blocks::new(),
@@ -549,8 +549,16 @@ impl<A: Allocator> Hardened<A> {
         // On a violation the free is ignored: a corrupted block stays live, never reused,
         // until the heap is dropped.
         let (slot, e) = self.validate(c, ptr, layout)?;
+        self.retire(c, slot, e)
+    }
+
+    /// What a free does once it has checked the block (in `slot`, entry `e`): forgets or
+    /// quarantines it, zeroes it if asked, and gives it back. An error is a violation
+    /// found in another block, on its release from the quarantine.
+    #[inline(never)]
+    fn retire(&self, c: &mut Core, slot: Slot, e: Entry) -> Result<(), ViolationReport> {
         c.live_blocks -= 1;
-        c.live_bytes -= layout.size();
+        c.live_bytes -= e.size();
         if let Some(traces) = &mut c.traces {
             traces.remove(&e.addr());
         }
@@ -562,17 +570,8 @@ impl<A: Allocator> Hardened<A> {
             // SAFETY: the block is live, `size` bytes, and the caller gave it up.
             unsafe { e.ptr.write_bytes(0, e.size()) };
         }
-        if e.large() {
-            // SAFETY: the caller freed the block and the heap no longer records it.
-            unsafe { self.give_back(&e) };
-        } else {
-            // SAFETY: as above; `layout` is the block's (validated) and `inner_layout` of
-            // it succeeded when the block was made.
-            unsafe {
-                let inner = self.inner_layout(layout).unwrap_unchecked();
-                self.inner.deallocate(ptr, inner)
-            }
-        }
+        // SAFETY: the caller freed the block and the heap no longer records it.
+        unsafe { self.give_back(&e) };
         Ok(())
     }
 
@@ -634,29 +633,39 @@ impl<A: Allocator> Hardened<A> {
     #[inline(always)]
     unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
         let (size, align) = (layout.size(), layout.align());
-        if size.wrapping_sub(1) < self.fast_free
-            && self.with_core(|c| self.free_fast(c, ptr, size, align))
-        {
-            return;
+        if size.wrapping_sub(1) < self.fast_free {
+            match self.with_core(|c| self.free_fast(c, ptr, size, align)) {
+                Some(Ok(())) => return,
+                Some(Err(r)) => return self.report(r),
+                None => {}
+            }
         }
         // SAFETY: forwarded from the caller.
         unsafe { self.free_general(ptr, layout) }
     }
 
-    /// The free fast path: a small live block in the block map, its canary intact, and
-    /// nothing to do but give it back. False (nothing done) for anything else, which
+    /// The free fast path: a small live block found and checked through its block map
+    /// entry, its canary intact; given back at once when the free is plain, else
+    /// [`retired`](Self::retire). `None` (nothing done) for anything else, which
     /// [`Self::free_general`] then checks, reports or handles.
     #[inline(always)]
-    fn free_fast(&self, c: &mut Core, ptr: NonNull<u8>, size: usize, align: usize) -> bool {
-        let Some(slot) = c
+    fn free_fast(
+        &self,
+        c: &mut Core,
+        ptr: NonNull<u8>,
+        size: usize,
+        align: usize,
+    ) -> Option<Result<(), ViolationReport>> {
+        let slot = c
             .blocks
-            .find_packed(ptr.addr().get(), map::packed(size, align))
-        else {
-            return false;
-        };
+            .find_packed(ptr.addr().get(), map::packed(size, align))?;
         // SAFETY: the map records a live block of `size` at `ptr`.
         if !unsafe { self.canary_intact(ptr.as_ptr(), size) } {
-            return false;
+            return None;
+        }
+        if !self.plain_free {
+            let e = Entry::new(ptr.as_ptr(), size, align, false);
+            return Some(self.retire(c, Slot::Map(slot), e));
         }
         c.blocks.remove_packed(slot);
         c.live_blocks -= 1;
@@ -664,7 +673,7 @@ impl<A: Allocator> Hardened<A> {
         // SAFETY: the block is live with this layout (checked), the caller gave it up, and
         // the heap no longer records it; it came from `inner` with `small_layout`.
         unsafe { self.inner.deallocate(ptr, self.small_layout(size, align)) };
-        true
+        Some(Ok(()))
     }
 
     /// Frees any block with checks, reporting a violation.
