@@ -80,8 +80,10 @@ pub(crate) fn class_for(layout: Layout) -> Option<usize> {
     }
     let mut class = class_of(layout.size());
     // Every class is 8-aligned and all but the first 16-aligned, so the common cases skip
-    // the search.
-    if layout.align() > 8 && align_of(class) < layout.align() {
+    // the search, and with a constant alignment of at most 16 (`Hardened` asks for 16)
+    // the test folds to `class == 0`.
+    if layout.align() > 8 && (layout.align() > 16 || class == 0) && align_of(class) < layout.align()
+    {
         while align_of(class) < layout.align() {
             class += 1;
             if class == CLASSES {
