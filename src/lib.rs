@@ -37,7 +37,7 @@
 //!
 //! ## Glossary
 //!
-//! - **block** — the memory an allocator hands out for one [`Layout`](core::alloc::Layout).
+//! - **block** — the memory an allocator hands out for one [`Layout`].
 //! - **chunk** — a large block an [`Arena`] obtains from its backing allocator and bumps
 //!   through.
 //! - **cursor** — the address where the next bump allocation starts; it only moves up,
