@@ -246,7 +246,7 @@ impl<A: Allocator> Hardened<A> {
                 .iter()
                 // SAFETY: every entry describes a block this heap owns.
                 .filter(|e| !unsafe { self.intact(e) })
-                .map(|e| corrupted(&e))
+                .map(|e| ViolationReport::corrupted(&e))
                 .collect()
         });
         for r in &found {
@@ -265,7 +265,7 @@ impl<A: Allocator> Hardened<A> {
                 .filter(|e| e.state() == State::Live)
                 .map(|e| Leak {
                     addr: e.addr(),
-                    layout: layout_of(&e),
+                    layout: e.layout(),
                     backtrace: c
                         .traces
                         .as_ref()
@@ -470,7 +470,7 @@ impl<A: Allocator> Hardened<A> {
             && (e.state() == State::Live
                 || !self.options.zero_on_free
                 // SAFETY: an unsealed block of this heap is readable over its `size` bytes.
-                || unsafe { all_zero(e.ptr, e.size()) })
+                || unsafe { quarantine::all_zero(e.ptr, e.size()) })
     }
 
     /// Returns a block to where it came from (no checks).
@@ -486,7 +486,7 @@ impl<A: Allocator> Hardened<A> {
         } else {
             // SAFETY: the block came from `inner` with this layout, valid when made.
             unsafe {
-                let layout = self.inner_layout(layout_of(e)).unwrap_unchecked();
+                let layout = self.inner_layout(e.layout()).unwrap_unchecked();
                 self.inner.deallocate(NonNull::new_unchecked(e.ptr), layout)
             }
         }
@@ -522,20 +522,20 @@ impl<A: Allocator> Hardened<A> {
     fn invalid(&self, c: &mut Core, ptr: NonNull<u8>, layout: Layout) -> ViolationReport {
         let addr = ptr.addr().get();
         let Some((_, e)) = c.blocks.find(addr) else {
-            return unknown(c, addr, layout);
+            return ViolationReport::unknown(c.blocks.iter(), addr, layout);
         };
         let report = |violation| ViolationReport {
             violation,
             addr,
             layout,
-            block: Some((addr, layout_of(&e))),
+            block: Some((addr, e.layout())),
         };
         if e.state() == State::Quarantined {
             report(Violation::DoubleFree)
         } else if e.size() != layout.size() || e.align() != layout.align() {
             report(Violation::WrongLayout)
         } else {
-            corrupted(&e)
+            ViolationReport::corrupted(&e)
         }
     }
 
@@ -618,7 +618,7 @@ impl<A: Allocator> Hardened<A> {
         // by the heap alone.
         if !unsafe { self.intact(&e) } {
             // Left recorded, out of the quarantine: never reused, freed on drop.
-            return Err(corrupted(&e));
+            return Err(ViolationReport::corrupted(&e));
         }
         c.blocks.remove(slot);
         // SAFETY: as above; the heap no longer records the block.
@@ -736,70 +736,6 @@ impl<A: Allocator> Hardened<A> {
     }
 }
 
-/// The layout a block was allocated with.
-fn layout_of(e: &Entry) -> Layout {
-    // SAFETY: the entry was made from a valid layout with this size and alignment.
-    unsafe { Layout::from_size_align_unchecked(e.size(), e.align()) }
-}
-
-/// The report for a block whose fences or zeros were overwritten.
-fn corrupted(e: &Entry) -> ViolationReport {
-    let violation = match e.state() {
-        State::Live => Violation::Overflow,
-        State::Quarantined => Violation::WriteAfterFree,
-    };
-    ViolationReport {
-        violation,
-        addr: e.addr(),
-        layout: layout_of(e),
-        block: None,
-    }
-}
-
-/// Whether the `len` bytes at `ptr` are all zero, read a word at a time.
-///
-/// # Safety
-///
-/// - `[ptr, ptr + len)` is readable.
-#[inline]
-unsafe fn all_zero(ptr: *const u8, len: usize) -> bool {
-    let words = len / 8;
-    let mut acc = 0u64;
-    for i in 0..words {
-        // SAFETY: word `i` lies inside the range (caller); the read is unaligned.
-        acc |= unsafe { ptr.add(8 * i).cast::<u64>().read_unaligned() };
-    }
-    for i in 8 * words..len {
-        // SAFETY: byte `i` lies inside the range (caller).
-        acc |= u64::from(unsafe { ptr.add(i).read() });
-    }
-    acc == 0
-}
-
-/// Classifies a pointer the heap does not know.
-#[cold]
-#[inline(never)]
-fn unknown(c: &Core, addr: usize, layout: Layout) -> ViolationReport {
-    let block = c
-        .blocks
-        .iter()
-        .find(|e| e.addr() < addr && addr < e.addr() + e.size())
-        .map(|e| (e.addr(), layout_of(&e)));
-    let violation = if !addr.is_multiple_of(layout.align()) {
-        Violation::UnalignedFree
-    } else if block.is_some() {
-        Violation::InteriorFree
-    } else {
-        Violation::InvalidFree
-    };
-    ViolationReport {
-        violation,
-        addr,
-        layout,
-        block,
-    }
-}
-
 // SAFETY: blocks come from `inner` (with room for the canary) or from fresh guard-paged
 // mappings, each recorded until freed, so live blocks never overlap; every block has at
 // least the requested size and alignment (the inner allocator and `large::map` guarantee
@@ -839,30 +775,8 @@ impl<A: Allocator> Drop for Hardened<A> {
         for r in found {
             self.report(r);
         }
-        let leaks = self.leaks();
-        if self.options.report_leaks && !leaks.is_empty() {
-            let mut err = std::io::stderr().lock();
-            let bytes: usize = leaks.iter().map(|l| l.layout.size()).sum();
-            let _ = writeln!(
-                err,
-                "allockit::Hardened: {} block{} ({bytes} bytes) still live when the heap was dropped:",
-                leaks.len(),
-                if leaks.len() == 1 { "" } else { "s" }
-            );
-            for l in &leaks {
-                let _ = writeln!(
-                    err,
-                    "  {:#x} (size {}, align {})",
-                    l.addr,
-                    l.layout.size(),
-                    l.layout.align()
-                );
-                if let Some(trace) = &l.backtrace {
-                    for line in trace.lines() {
-                        let _ = writeln!(err, "      {line}");
-                    }
-                }
-            }
+        if self.options.report_leaks {
+            report::write_leak_report(&self.leaks());
         }
         let core = self.core.get_mut();
         let blocks = core::mem::replace(&mut core.blocks, Blocks::new());

@@ -147,6 +147,27 @@ impl Quarantine {
     }
 }
 
+/// Whether the `len` bytes at `ptr` are all zero, read a word at a time: the check of a
+/// block leaving the quarantine.
+///
+/// # Safety
+///
+/// - `[ptr, ptr + len)` is readable.
+#[inline]
+pub(super) unsafe fn all_zero(ptr: *const u8, len: usize) -> bool {
+    let words = len / 8;
+    let mut acc = 0u64;
+    for i in 0..words {
+        // SAFETY: word `i` lies inside the range (caller); the read is unaligned.
+        acc |= unsafe { ptr.add(8 * i).cast::<u64>().read_unaligned() };
+    }
+    for i in 8 * words..len {
+        // SAFETY: byte `i` lies inside the range (caller).
+        acc |= u64::from(unsafe { ptr.add(i).read() });
+    }
+    acc == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use core::fmt;
 
 use alloc::string::String;
 
+use super::table::{Entry, State};
 use crate::api::Layout;
 
 /// Which hardening features a [`Hardened`](super::Hardened) heap uses, and what each
@@ -121,6 +122,49 @@ pub struct ViolationReport {
     pub block: Option<(usize, Layout)>,
 }
 
+impl ViolationReport {
+    /// The report for a block whose fences (or, in quarantine, zeros) were overwritten.
+    pub(super) fn corrupted(e: &Entry) -> Self {
+        let violation = match e.state() {
+            State::Live => Violation::Overflow,
+            State::Quarantined => Violation::WriteAfterFree,
+        };
+        ViolationReport {
+            violation,
+            addr: e.addr(),
+            layout: e.layout(),
+            block: None,
+        }
+    }
+
+    /// Classifies a free of `addr` with `layout` that matches no recorded block, given
+    /// every recorded block: unaligned, inside a block, or never handed out.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn unknown(
+        mut blocks: impl Iterator<Item = Entry>,
+        addr: usize,
+        layout: Layout,
+    ) -> Self {
+        let block = blocks
+            .find(|e| e.addr() < addr && addr < e.addr() + e.size())
+            .map(|e| (e.addr(), e.layout()));
+        let violation = if !addr.is_multiple_of(layout.align()) {
+            Violation::UnalignedFree
+        } else if block.is_some() {
+            Violation::InteriorFree
+        } else {
+            Violation::InvalidFree
+        };
+        ViolationReport {
+            violation,
+            addr,
+            layout,
+            block,
+        }
+    }
+}
+
 impl fmt::Display for ViolationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (v, l) = (self.violation, self.layout);
@@ -170,4 +214,35 @@ pub struct HardenedStats {
     pub quarantined_blocks: usize,
     /// Requested bytes of those blocks; at most [`Options::quarantine_bytes`].
     pub quarantined_bytes: usize,
+}
+
+/// Writes the drop-time leak report to stderr: a line for the total, then one per block
+/// (with its backtrace, when recorded). Nothing when there are no leaks.
+pub(super) fn write_leak_report(leaks: &[Leak]) {
+    use std::io::Write as _;
+    if leaks.is_empty() {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let bytes: usize = leaks.iter().map(|l| l.layout.size()).sum();
+    let _ = writeln!(
+        err,
+        "allockit::Hardened: {} block{} ({bytes} bytes) still live when the heap was dropped:",
+        leaks.len(),
+        if leaks.len() == 1 { "" } else { "s" }
+    );
+    for l in leaks {
+        let _ = writeln!(
+            err,
+            "  {:#x} (size {}, align {})",
+            l.addr,
+            l.layout.size(),
+            l.layout.align()
+        );
+        if let Some(trace) = &l.backtrace {
+            for line in trace.lines() {
+                let _ = writeln!(err, "      {line}");
+            }
+        }
+    }
 }

@@ -19,7 +19,7 @@
 
 use core::ptr;
 
-use crate::api::AllocError;
+use crate::api::{AllocError, Layout};
 use crate::os;
 
 /// Where a block is in its life.
@@ -78,6 +78,13 @@ impl Entry {
     #[inline(always)]
     pub(super) fn meta(&self) -> u64 {
         self.meta
+    }
+
+    /// The layout the block was allocated with.
+    #[inline(always)]
+    pub(super) fn layout(&self) -> Layout {
+        // SAFETY: entries are made from valid layouts; this is that size and alignment.
+        unsafe { Layout::from_size_align_unchecked(self.size(), self.align()) }
     }
 
     /// The block's address.
