@@ -323,9 +323,10 @@ fn protection_is_reported_consistently() {
         m.unseal().unwrap();
     }
     if c.protection() == Protection::ProtectionKeys {
-        assert_eq!(
-            many.last().unwrap().protection(),
-            Protection::Mprotect,
+        // 21 compartments are alive at once and a process has at most 15 keys, so some
+        // fell back. (Which ones depends on the other tests, which free keys meanwhile.)
+        assert!(
+            many.iter().any(|m| m.protection() == Protection::Mprotect),
             "the 16th key does not exist"
         );
     }
