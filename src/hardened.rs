@@ -391,8 +391,7 @@ impl<A: Allocator> Hardened<A> {
         let p = self.inner_block(inner, zeroed)?;
         self.put_canary(p, size);
         let recorded = self.with_core(|c| {
-            c.blocks
-                .insert_packed(p.as_ptr(), size, align, map::packed(size, align))?;
+            c.blocks.insert_small(p.as_ptr(), size, align)?;
             c.live_blocks += 1;
             c.live_bytes += size;
             Ok::<(), AllocError>(())

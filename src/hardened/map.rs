@@ -73,19 +73,12 @@ pub(super) fn packed(size: usize, align: usize) -> u32 {
     size as u32 | (align.trailing_zeros() << ALIGN_SHIFT)
 }
 
-/// The map entry for a live block of `entry`'s layout, if it belongs in the map.
-#[inline(always)]
-fn pack(entry: &Entry) -> Option<u32> {
-    let fits = !entry.large() && entry.size() <= MAX_SIZE && entry.size() != 0;
-    (fits && entry.addr().is_multiple_of(GRANULE)).then(|| packed(entry.size(), entry.align()))
-}
-
 /// The table entry a map entry `e` of the block at `addr` stands for.
 #[inline(always)]
 fn unpack(addr: usize, e: u32) -> Entry {
     let size = (e & MAX_SIZE as u32) as usize;
     let align = 1 << ((e >> ALIGN_SHIFT) & 63);
-    // The block's provenance was exposed when it was recorded (`Blocks::insert`).
+    // The block's provenance was exposed when it was recorded (`Blocks::insert_small`).
     let mut entry = Entry::new(ptr::with_exposed_provenance_mut(addr), size, align, false);
     if e & QUARANTINED != 0 {
         entry.quarantine(false);
@@ -455,14 +448,11 @@ impl Blocks {
     /// Records a live block, whose address must not be recorded.
     #[inline(always)]
     pub(super) fn insert(&mut self, entry: Entry) -> Result<(), AllocError> {
-        match pack(&entry) {
-            Some(e) => {
-                // Lookups rebuild the block's pointer from its address.
-                entry.ptr.expose_provenance();
-                self.map.insert(entry.addr(), e)
-            }
-            None => self.table.insert(entry),
+        let (size, align) = (entry.size(), entry.align());
+        if entry.large() || size == 0 || size > MAX_SIZE {
+            return self.table.insert(entry);
         }
+        self.insert_small(entry.ptr, size, align)
     }
 
     /// The block starting at `addr`: where its entry is, and the entry.
@@ -474,20 +464,19 @@ impl Blocks {
         self.find_in_table(addr)
     }
 
-    /// Records a live block of `size` (`1..=MAX_SIZE`, not a large block) at `ptr`, whose
-    /// map entry is `e` ([`packed`]): the allocation fast path.
+    /// Records a live block of `size` (`1..=MAX_SIZE`, not a large block) and `align` at
+    /// `ptr`: in the map if it starts on a granule. The allocation fast path.
     #[inline(always)]
-    pub(super) fn insert_packed(
+    pub(super) fn insert_small(
         &mut self,
         ptr: *mut u8,
         size: usize,
         align: usize,
-        e: u32,
     ) -> Result<(), AllocError> {
         // Lookups rebuild the block's pointer from its address.
         let addr = ptr.expose_provenance();
         if addr.is_multiple_of(GRANULE) {
-            self.map.insert(addr, e)
+            self.map.insert(addr, packed(size, align))
         } else {
             // Only an inner allocator that broke its alignment promise gets here.
             self.table.insert(Entry::new(ptr, size, align, false))
@@ -626,7 +615,7 @@ mod tests {
         );
         assert!(b.find_live(odd.addr(), 16, 8, false).is_none());
         let q = base.wrapping_add((1 << 20) + 64);
-        b.insert_packed(q, 24, 32, packed(24, 32)).unwrap();
+        b.insert_small(q, 24, 32).unwrap();
         let s = b.find_packed(q.addr(), packed(24, 32)).expect("recorded");
         b.remove_packed(s);
         assert!(b.find(q.addr()).is_none());
