@@ -388,16 +388,31 @@ unsafe fn release_page(heap: *mut Heap, page: *mut Page) {
                 (*heap).pages[class] = (*page).next;
             }
         }
+        let seg = (*page).segment;
+        if free_slot(page) {
+            unlink_segment(heap, seg);
+            segment::release_segment(seg);
+        }
+    }
+}
+
+/// Marks `page`'s slot free in its segment, touching no other page; true when the segment
+/// has no page left in use.
+///
+/// # Safety
+///
+/// The calling thread owns `page`'s segment; `page` is in use, on no circle (or on one
+/// that will not be used again), and `page.used == 0`.
+unsafe fn free_slot(page: *mut Page) -> bool {
+    // SAFETY: forwarded; only `page` and its own segment's header are written.
+    unsafe {
         (*page).in_use = false;
         (*page).free = ptr::null_mut();
         let seg = (*page).segment;
         let slot = ((*page).start.addr() - seg.addr()) / PAGE;
         (*seg).free_slots |= 1 << slot;
         (*seg).used_slots -= 1;
-        if (*seg).used_slots == 0 {
-            unlink_segment(heap, seg);
-            segment::release_segment(seg);
-        }
+        (*seg).used_slots == 0
     }
 }
 
@@ -440,71 +455,83 @@ unsafe fn unlink_segment(heap: *mut Heap, seg: *mut Segment) {
 /// Gives up all of `heap`'s segments: empty pages and segments are released, the rest
 /// put on the abandoned list. `heap` is left with nothing.
 ///
+/// The hand-off rule: once a segment is on the abandoned list, another thread may adopt
+/// it and relink its pages at any moment, so this thread writes nothing reachable from it
+/// afterwards. That is why the class circles, whose links run across segments, are
+/// dropped first and never unlinked page by page, and why each segment is finished
+/// (collected, its empty pages freed) before it is published. Remote frees that land
+/// after a segment was published only push onto its pages' stacks; its adopter collects
+/// them.
+///
 /// # Safety
 ///
 /// The calling thread has exclusive use of `heap`, and will not use it again except by
 /// handing it to the pool.
 unsafe fn abandon(heap: *mut Heap) {
-    // SAFETY: forwarded; each segment is unlinked from `heap` before it is released or
-    // handed to the abandoned list.
+    // SAFETY: `heap` and its segments are this thread's alone until each is published;
+    // after `push` the segment is not touched again (its `next` was read before).
     unsafe {
         let mut seg = (*heap).segments;
+        *heap = Heap::new();
         while !seg.is_null() {
             let next = (*seg).next;
-            let mut released = false;
             for slot in 1..segment::PAGES {
                 let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
                 if (*page).in_use {
                     collect(page);
                     if (*page).used == 0 {
-                        // Releases `seg` itself when this was its last page in use.
-                        released = (*seg).used_slots == 1;
-                        release_page(heap, page);
-                        if released {
-                            break;
-                        }
+                        free_slot(page);
                     }
                 }
             }
-            if !released {
-                unlink_segment(heap, seg);
+            if (*seg).used_slots == 0 {
+                segment::release_segment(seg);
+            } else {
                 // Release: the adopter's Acquire (through the list's mutex) sees the pages.
                 (*seg).owner.store(ABANDONED, Ordering::Release);
                 segment::lock(&ABANDONED_LIST).push(seg);
             }
             seg = next;
         }
-        *heap = Heap::new();
     }
 }
 
-/// Adopts one abandoned segment into `heap`: its pages join `heap`'s circles (empty ones
-/// are freed). False when there is none.
+/// Adopts abandoned segments into `heap` until one keeps a page in use: their pages join
+/// `heap`'s circles; pages that emptied while abandoned are freed, and segments that
+/// emptied are released. False when the list is empty.
 ///
 /// # Safety
 ///
 /// The calling thread has exclusive use of `heap`.
 unsafe fn adopt(heap: *mut Heap) -> bool {
-    let Some(seg) = segment::lock(&ABANDONED_LIST).pop() else {
-        return false;
-    };
-    // SAFETY: an abandoned segment is owned by nobody; taking it off the list (under its
-    // mutex) makes `heap` its only owner. Remote frees keep pushing onto page stacks.
-    unsafe {
-        (*seg).owner.store(heap.cast::<Owner>(), Ordering::Release);
-        link_segment(heap, seg);
-        for slot in 1..segment::PAGES {
-            let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
-            if (*page).in_use {
-                collect(page);
-                push_page(heap, page);
-                if (*page).used == 0 && (*seg).used_slots > 1 {
-                    release_page(heap, page);
+    loop {
+        let Some(seg) = segment::lock(&ABANDONED_LIST).pop() else {
+            return false;
+        };
+        // SAFETY: an abandoned segment is owned by nobody; taking it off the list (under
+        // its mutex) makes `heap` its only owner. Remote frees keep pushing onto page
+        // stacks, which `collect` takes. Pages are linked only after being collected.
+        unsafe {
+            (*seg).owner.store(heap.cast::<Owner>(), Ordering::Release);
+            for slot in 1..segment::PAGES {
+                let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
+                if (*page).in_use {
+                    collect(page);
+                    if (*page).used == 0 {
+                        free_slot(page);
+                    } else {
+                        push_page(heap, page);
+                    }
                 }
+            }
+            if (*seg).used_slots == 0 {
+                segment::release_segment(seg);
+            } else {
+                link_segment(heap, seg);
+                return true;
             }
         }
     }
-    true
 }
 
 /// Frees the block at `ptr` (any size, any thread); `size` is its live size as the
