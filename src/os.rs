@@ -422,3 +422,40 @@ mod tests {
         }
     }
 }
+
+/// Fork handlers are the one process-level hook this module declares itself: rustix has
+/// no `pthread_atfork`, so glibc's (POSIX) function is declared here. Under Miri, which
+/// cannot fork, and off Linux, [`at_fork`] registers nothing.
+#[cfg(all(target_os = "linux", not(miri)))]
+mod fork_sys {
+    use core::ffi::c_int;
+
+    unsafe extern "C" {
+        pub(super) fn pthread_atfork(
+            prepare: Option<unsafe extern "C" fn()>,
+            parent: Option<unsafe extern "C" fn()>,
+            child: Option<unsafe extern "C" fn()>,
+        ) -> c_int;
+    }
+}
+
+/// Registers handlers that `fork` runs in the forking thread: `prepare` before the fork,
+/// `parent` after it in the parent and `child` after it in the child (the child's only
+/// thread). False when they could not be registered.
+pub(crate) fn at_fork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) -> bool {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        // SAFETY: the handlers are `extern "C"` functions that live as long as the
+        // process (they are statically linked code); registering copies the pointers.
+        unsafe { fork_sys::pthread_atfork(Some(prepare), Some(parent), Some(child)) == 0 }
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    {
+        let _ = (prepare, parent, child);
+        false
+    }
+}

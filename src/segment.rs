@@ -28,6 +28,8 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::os;
 
+pub(crate) mod map;
+
 /// log2 of the segment size.
 pub(crate) const SEGMENT_SHIFT: u32 = 22;
 /// Bytes per segment, and the alignment of every segment.
@@ -79,6 +81,9 @@ pub(crate) struct Page {
     pub(crate) reserved: u32,
     /// Bytes per block; fixed while the page is in use.
     pub(crate) block_size: u32,
+    /// `ceil(2^32 / block_size)`: `(offset * block_inv) >> 32` is `offset / block_size`
+    /// for every offset inside the page, without a division.
+    pub(crate) block_inv: u32,
     /// The size class, valid while `in_use`.
     pub(crate) class: u32,
     /// Whether the page serves a class (and is linked into its heap's class list).
@@ -164,7 +169,7 @@ impl SegmentList {
 }
 
 /// Empty small segments kept for reuse (at most [`CACHE`]).
-static CACHED: std::sync::Mutex<SegmentList> = std::sync::Mutex::new(SegmentList::new());
+pub(crate) static CACHED: std::sync::Mutex<SegmentList> = std::sync::Mutex::new(SegmentList::new());
 
 /// Locks a list, ignoring poisoning: no code that can panic runs while one is held.
 pub(crate) fn lock(m: &std::sync::Mutex<SegmentList>) -> std::sync::MutexGuard<'_, SegmentList> {
@@ -223,7 +228,11 @@ pub(crate) fn new_segment(owner: *mut Owner) -> Option<*mut Segment> {
         Some(seg) => seg,
         None => {
             let base = map_aligned(SEGMENT, SEGMENT)?;
-            base.as_ptr().expose_provenance();
+            if !map::insert(base.as_ptr().expose_provenance()) {
+                // SAFETY: the fresh mapping, which nothing references.
+                unsafe { os::unmap(base, SEGMENT) };
+                return None;
+            }
             SMALL_SEGMENTS.fetch_add(1, Ordering::Relaxed);
             base.as_ptr().cast::<Segment>()
         }
@@ -260,6 +269,7 @@ pub(crate) const fn empty_page_desc() -> Page {
         capacity: 0,
         reserved: 0,
         block_size: 0,
+        block_inv: 0,
         class: 0,
         in_use: false,
         next: ptr::null_mut(),
@@ -283,6 +293,7 @@ pub(crate) unsafe fn release_segment(seg: *mut Segment) {
         }
     }
     SMALL_SEGMENTS.fetch_sub(1, Ordering::Relaxed);
+    map::remove(seg.addr());
     // SAFETY: forwarded from the caller; the segment was mapped whole by `map_aligned`.
     unsafe { os::unmap(NonNull::new_unchecked(seg.cast::<u8>()), SEGMENT) };
 }
@@ -312,6 +323,11 @@ pub(crate) fn alloc_large(size: usize, align: usize) -> Option<(NonNull<u8>, usi
         (&raw mut (*seg).map_len).write(len);
         (&raw mut (*seg).block).write(block.as_ptr());
     }
+    if !map::insert(base.as_ptr().addr()) {
+        // SAFETY: the fresh mapping, which nothing references.
+        unsafe { os::unmap(base, len) };
+        return None;
+    }
     LARGE_BLOCKS.fetch_add(1, Ordering::Relaxed);
     LARGE_BYTES.fetch_add(len, Ordering::Relaxed);
     Some((block, len - offset))
@@ -338,6 +354,7 @@ pub(crate) unsafe fn free_large(seg: *mut Segment) {
     let len = unsafe { (*seg).map_len };
     LARGE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
     LARGE_BYTES.fetch_sub(len, Ordering::Relaxed);
+    map::remove(seg.addr());
     // SAFETY: the whole mapping belongs to this block, which is dead.
     unsafe { os::unmap(NonNull::new_unchecked(seg.cast::<u8>()), len) };
 }
@@ -430,3 +447,5 @@ pub(crate) unsafe fn extend(page: *mut Page) -> bool {
 
 // The header, with its page descriptors, fits in page slot 0.
 const _: () = assert!(size_of::<Segment>() <= PAGE);
+// `Page::block_inv` divides exactly: offsets stay below 2^16 and block sizes below 2^15.
+const _: () = assert!(PAGE <= 1 << 16 && crate::size_class::MAX_SMALL < 1 << 15);

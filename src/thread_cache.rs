@@ -61,6 +61,11 @@ pub(crate) struct Heap {
     segments: *mut Segment,
     /// The next heap in the pool's free list.
     next_free: *mut Heap,
+    /// Links in the list of heaps handed to threads (`Shared::live`), which a forked
+    /// child walks to take over the heaps of the threads it did not inherit.
+    live_next: *mut Heap,
+    /// See `live_next`.
+    live_prev: *mut Heap,
 }
 
 /// The page every empty class points at: its free list is null, so the fast path falls
@@ -84,6 +89,8 @@ impl Heap {
             pages: [(&raw const EMPTY.0).cast_mut(); CLASSES],
             segments: ptr::null_mut(),
             next_free: ptr::null_mut(),
+            live_next: ptr::null_mut(),
+            live_prev: ptr::null_mut(),
         }
     }
 }
@@ -128,6 +135,9 @@ struct Shared {
     fallback: Heap,
     /// Free heap structs, linked through `next_free`.
     free: *mut Heap,
+    /// Heap structs handed to threads and not yet given back, linked through
+    /// `live_next`/`live_prev`.
+    live: *mut Heap,
     /// Unused room in the current pool chunk for more heap structs.
     chunk: *mut Heap,
     /// Heap structs left in `chunk`.
@@ -140,6 +150,7 @@ unsafe impl Send for Shared {}
 static SHARED: Mutex<Shared> = Mutex::new(Shared {
     fallback: Heap::new(),
     free: ptr::null_mut(),
+    live: ptr::null_mut(),
     chunk: ptr::null_mut(),
     chunk_left: 0,
 });
@@ -151,38 +162,68 @@ fn shared() -> std::sync::MutexGuard<'static, Shared> {
     SHARED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A heap struct from the pool, or null if the OS refuses memory for more.
+/// A heap struct from the pool, or null if the OS refuses memory for more. The heap is
+/// put on the live list.
 fn pool_take() -> *mut Heap {
     let mut s = shared();
-    if !s.free.is_null() {
+    let heap = if !s.free.is_null() {
         let heap = s.free;
         // SAFETY: pooled heaps are valid and owned by the pool.
         s.free = unsafe { (*heap).next_free };
-        return heap;
-    }
-    if s.chunk_left == 0 {
-        let Ok(chunk) = crate::os::map(PAGE) else {
-            return ptr::null_mut();
-        };
-        s.chunk = chunk.as_ptr().cast();
-        s.chunk_left = PAGE / size_of::<Heap>();
-    }
-    let heap = s.chunk;
-    s.chunk_left -= 1;
-    // SAFETY: the chunk has room for `chunk_left + 1` heaps; the mapping is page-aligned,
-    // which satisfies `Heap`'s alignment. Pool chunks are never unmapped.
+        heap
+    } else {
+        if s.chunk_left == 0 {
+            let Ok(chunk) = crate::os::map(PAGE) else {
+                return ptr::null_mut();
+            };
+            s.chunk = chunk.as_ptr().cast();
+            s.chunk_left = PAGE / size_of::<Heap>();
+        }
+        let heap = s.chunk;
+        s.chunk_left -= 1;
+        // SAFETY: the chunk has room for `chunk_left + 1` heaps; the mapping is
+        // page-aligned, which satisfies `Heap`'s alignment. Pool chunks are never unmapped.
+        unsafe {
+            s.chunk = heap.add(1);
+            heap.write(Heap::new());
+        }
+        heap
+    };
+    // SAFETY: `heap` is valid and, off the free list, on no list; the live list's members
+    // are valid heaps, linked only under the lock, which is held.
     unsafe {
-        s.chunk = heap.add(1);
-        heap.write(Heap::new());
+        (*heap).live_prev = ptr::null_mut();
+        (*heap).live_next = s.live;
+        if !s.live.is_null() {
+            (*s.live).live_prev = heap;
+        }
     }
+    s.live = heap;
     heap
 }
 
 /// Returns a heap struct with no pages or segments to the pool.
 fn pool_give(heap: *mut Heap) {
     let mut s = shared();
-    // SAFETY: the caller hands over the heap, which no thread uses any more.
-    unsafe { (*heap).next_free = s.free };
+    pool_give_locked(&mut s, heap);
+}
+
+/// [`pool_give`] with the lock already held.
+fn pool_give_locked(s: &mut Shared, heap: *mut Heap) {
+    // SAFETY: the caller hands over the heap, which no thread uses any more; it is on the
+    // live list, whose members are valid and linked only under the lock.
+    unsafe {
+        let (prev, next) = ((*heap).live_prev, (*heap).live_next);
+        if prev.is_null() {
+            s.live = next;
+        } else {
+            (*prev).live_next = next;
+        }
+        if !next.is_null() {
+            (*next).live_prev = prev;
+        }
+        (*heap).next_free = s.free;
+    }
     s.free = heap;
 }
 
@@ -199,6 +240,8 @@ fn init_thread() -> *mut Heap {
         STATE.set(UNINIT); // try again on a later request
         return heap;
     }
+    // Registering may allocate (then through the fallback heap): no lock is held here.
+    fork::register();
     // Registering the destructor may allocate (then through the fallback heap).
     if EXIT.try_with(|_| ()).is_err() {
         // Thread-locals are being destroyed: a heap set up now would never be abandoned.
@@ -337,6 +380,7 @@ unsafe fn new_page(heap: *mut Heap, class: usize) -> *mut Page {
         (*page).capacity = 0;
         (*page).reserved = (PAGE / size) as u32;
         (*page).block_size = size as u32;
+        (*page).block_inv = (1u64 << 32).div_ceil(size as u64) as u32;
         (*page).class = class as u32;
         (*page).in_use = true;
         push_page(heap, page);
@@ -408,6 +452,8 @@ unsafe fn free_slot(page: *mut Page) -> bool {
     unsafe {
         (*page).in_use = false;
         (*page).free = ptr::null_mut();
+        // `is_block` accepts no address of a page with nothing carved.
+        (*page).capacity = 0;
         let seg = (*page).segment;
         let slot = ((*page).start.addr() - seg.addr()) / PAGE;
         (*seg).free_slots |= 1 << slot;
@@ -472,7 +518,8 @@ unsafe fn abandon(heap: *mut Heap) {
     // after `push` the segment is not touched again (its `next` was read before).
     unsafe {
         let mut seg = (*heap).segments;
-        *heap = Heap::new();
+        (*heap).pages = [empty_page(); CLASSES];
+        (*heap).segments = ptr::null_mut();
         while !seg.is_null() {
             let next = (*seg).next;
             for slot in 1..segment::PAGES {
@@ -608,6 +655,41 @@ pub(crate) unsafe fn usable_size(ptr: *mut u8) -> usize {
     }
 }
 
+/// Whether `ptr` is where a block of this allocator starts (live or free): its segment
+/// is in the address-space map, and it is a block boundary below the carved part of a
+/// page in use, or the start of a large block. Reads no memory outside our own headers.
+///
+/// # Safety
+///
+/// No other thread releases the segment that would hold `ptr` during the call: true
+/// whenever `ptr` is a live block, or outside every segment this allocator maps.
+#[inline(always)]
+unsafe fn is_block(ptr: *const u8) -> bool {
+    let addr = ptr.addr();
+    let base = addr.wrapping_sub(1) & !(segment::SEGMENT - 1);
+    if !segment::map::contains(base) {
+        return false;
+    }
+    // SAFETY: the map says `base` starts a mapped segment of ours, whose header stays
+    // mapped for the call (caller). A page's start, block size and carved count change
+    // only while it has no live block; a page not in use, and the header's slot 0, have
+    // a carved count of 0, so no address passes for them.
+    unsafe {
+        let seg = ptr::with_exposed_provenance_mut::<Segment>(base);
+        if (*seg).owner.load(Ordering::Acquire) == LARGE {
+            return (*seg).block.addr() == addr;
+        }
+        if addr - base >= segment::SEGMENT {
+            return false;
+        }
+        let page = page_of(seg, addr);
+        // Exact for offsets below 2^16 and sizes up to 2^14 (see `Page::block_inv`).
+        let offset = (addr - (*page).start.addr()) as u64;
+        let index = (offset * (*page).block_inv as u64) >> 32;
+        index * (*page).block_size as u64 == offset && index < (*page).capacity as u64
+    }
+}
+
 /// The crate's thread-safe general-purpose allocator: per-thread heaps, remote frees go
 /// back to the owning heap. Use it as the global allocator or per collection.
 ///
@@ -682,6 +764,39 @@ impl ThreadCache {
     pub unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
         // SAFETY: forwarded from the caller.
         unsafe { usable_size(ptr.as_ptr()) }
+    }
+
+    /// Whether `ptr` is the start of a block of a `ThreadCache` (live or already freed):
+    /// false for interior pointers, pointers into mappings of others, static and stack
+    /// addresses. It reads only the allocator's own address-space map and headers, so it
+    /// is safe to ask of any pointer; the C drop-in's `free` and `realloc` ask it first
+    /// and abort on `false`, as glibc does.
+    ///
+    /// ```
+    /// use allockit::ThreadCache;
+    /// use std::alloc::{Allocator, Layout};
+    ///
+    /// let tc = ThreadCache::new();
+    /// let l = Layout::new::<[u64; 4]>();
+    /// let p = tc.allocate(l).unwrap().cast::<u8>();
+    /// // SAFETY: `p` is a live block, so its segment stays mapped during the calls.
+    /// unsafe {
+    ///     assert!(tc.is_block(p.as_ptr()));
+    ///     assert!(!tc.is_block(p.as_ptr().add(8)));
+    ///     assert!(!tc.is_block(&l as *const Layout as *const u8));
+    ///     tc.deallocate(p, l);
+    /// }
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// No other thread frees the last live block of the segment that would hold `ptr`
+    /// during the call (it is enough that `ptr` is a live block, or an address this
+    /// allocator never mapped).
+    #[inline]
+    pub unsafe fn is_block(&self, ptr: *const u8) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { is_block(ptr) }
     }
 
     /// Like `alloc_block`, zeroed. Large blocks are fresh mappings, zero already.
@@ -835,6 +950,8 @@ unsafe impl core::alloc::GlobalAlloc for ThreadCache {
         unsafe { Self::resize(ptr, old, new).0 }
     }
 }
+
+mod fork;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,13 @@
 //! `__libc_*` aliases of the first ones (some programs and glibc itself call those).
 //! Every `malloc` result is aligned to 16 bytes (`max_align_t` on x86_64 and aarch64).
 //! Failures return null with `errno = ENOMEM` (or `EINVAL` for a bad alignment), as C
-//! requires; nothing here panics or aborts.
+//! requires; nothing here panics.
+//!
+//! Like glibc, `free`, `realloc` and `malloc_usable_size` refuse a pointer the allocator
+//! never handed out (an interior pointer, a static or stack address, somebody else's
+//! mapping): they print one line naming the function and the pointer and abort. The test
+//! is a lookup in the allocator's address-space map and page headers
+//! ([`ThreadCache::is_block`]), never a read before the pointer.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::{c_int, c_void};
@@ -73,7 +79,33 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     }
 }
 
-/// C `free`.
+/// Prints `allockit: <what>: invalid pointer <p>` and aborts: what glibc does for a
+/// pointer its allocator never handed out.
+#[cold]
+#[inline(never)]
+fn invalid_pointer(what: &str, p: *const u8) -> ! {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "allockit: {what}: invalid pointer {p:p}");
+    std::process::abort();
+}
+
+/// The block at `p`, checked to be one of ours; aborts naming `what` if it is not.
+///
+/// # Safety
+///
+/// As for [`ThreadCache::is_block`]: no other thread frees the rest of `p`'s segment
+/// meanwhile (true when `p` is live, or not ours at all).
+#[inline(always)]
+unsafe fn ours(what: &str, p: NonNull<u8>) -> NonNull<u8> {
+    // SAFETY: forwarded from the caller.
+    if unsafe { HEAP.is_block(p.as_ptr()) } {
+        p
+    } else {
+        invalid_pointer(what, p.as_ptr())
+    }
+}
+
+/// C `free`. A pointer these functions never returned aborts with a message.
 ///
 /// # Safety
 ///
@@ -81,8 +113,8 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     if let Some(p) = NonNull::new(p.cast::<u8>()) {
-        // SAFETY: a live block of ours (caller).
-        unsafe { HEAP.free(p) };
+        // SAFETY: a live block of ours (caller), checked before it is freed.
+        unsafe { HEAP.free(ours("free()", p)) };
     }
 }
 
@@ -97,6 +129,8 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     let Some(block) = NonNull::new(p.cast::<u8>()) else {
         return malloc(size);
     };
+    // SAFETY: a live block of ours (caller), checked before it is used.
+    let block = unsafe { ours("realloc()", block) };
     if size == 0 {
         // SAFETY: a live block of ours (caller).
         unsafe { HEAP.free(block) };
@@ -161,10 +195,18 @@ pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     alloc(size, align, false)
 }
 
-/// Obsolete `memalign`, same as [`aligned_alloc`].
+/// Obsolete `memalign`, as glibc has it: an alignment that is not a power of two is
+/// rounded up to the next one (0 and small ones give `malloc`'s 16); only one too large
+/// to round fails, with `EINVAL`.
 #[unsafe(no_mangle)]
 pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
-    aligned_alloc(align, size)
+    match align.checked_next_power_of_two() {
+        Some(align) => alloc(size, align, false),
+        None => {
+            set_errno(EINVAL);
+            ptr::null_mut()
+        }
+    }
 }
 
 /// The OS page size.
@@ -204,8 +246,8 @@ pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     match NonNull::new(p.cast::<u8>()) {
-        // SAFETY: a live block of ours (caller).
-        Some(p) => unsafe { HEAP.usable_size(p) },
+        // SAFETY: a live block of ours (caller), checked before it is read.
+        Some(p) => unsafe { HEAP.usable_size(ours("malloc_usable_size()", p)) },
         None => 0,
     }
 }
