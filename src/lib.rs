@@ -118,7 +118,7 @@ pub use hardened::{
     Hardened, HardenedStats, Leak, Options, Violation, ViolationHook, ViolationReport,
 };
 #[cfg(feature = "std")]
-pub use locked::Locked;
+pub use locked::{Locked, LockedGuard};
 #[cfg(feature = "std")]
 pub use malloc::Malloc;
 #[cfg(feature = "std")]
