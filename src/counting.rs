@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn counts_every_kind_of_call() {
-        let mut space = [0u8; 128];
+        let mut space = [core::mem::MaybeUninit::uninit(); 128];
         let c = Counting::new(crate::FixedBuffer::new(&mut space));
         let small = Layout::from_size_align(16, 8).unwrap();
         let big = Layout::from_size_align(64, 8).unwrap();

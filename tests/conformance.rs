@@ -410,7 +410,7 @@ mod exhaustion {
 
     #[test]
     fn fixed_buffer() {
-        let mut space = [0u8; 4096];
+        let mut space = [core::mem::MaybeUninit::uninit(); 4096];
         let mut buf = FixedBuffer::new(&mut space);
         let first = exhaust(&buf, 4096).len();
         buf.reset();

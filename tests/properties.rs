@@ -287,8 +287,8 @@ proptest! {
 
     #[test]
     fn fixed_buffer_matches_model(ops in prop::collection::vec(op(), 1..200)) {
-        let mut space = vec![0u8; 512 << 10];
-        let mut buf = FixedBuffer::new(&mut space);
+        let mut space = Vec::<u8>::with_capacity(512 << 10);
+        let mut buf = FixedBuffer::new(space.spare_capacity_mut());
         drive_plain(&mut buf, &ops, |b| b.reset(), &mut Model::default());
     }
 
