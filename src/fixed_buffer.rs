@@ -263,7 +263,7 @@ mod tests {
     }
 
     /// Blocks may hold uninitialised bytes (a `MaybeUninit`, padding), which stay in the
-    /// buffer after the allocator is gone, even if it is forgotten rather than dropped.
+    /// buffer after the allocator is gone.
     /// The caller's storage is `[MaybeUninit<u8>]`, so safe code cannot read them as
     /// `u8`; it reads, with `unsafe`, only the bytes it knows a block initialised. (With a
     /// `[u8]` buffer, summing the storage here was an uninitialised read under Miri.)
@@ -271,13 +271,14 @@ mod tests {
     fn uninit_values_do_not_reach_the_callers_bytes() {
         use alloc::boxed::Box;
         let mut storage = [MaybeUninit::<u8>::uninit(); 64];
-        let buf = FixedBuffer::new(&mut storage);
-        let known = Box::new_in([7u8; 8], &buf);
-        let b = Box::new_in(MaybeUninit::<u64>::uninit(), &buf);
-        let p = Box::new_in((1u8, 2u32), &buf); // 3 bytes of padding
-        assert_eq!(p.0 + known[0], 8);
-        drop((known, b, p));
-        core::mem::forget(buf);
+        {
+            let buf = FixedBuffer::new(&mut storage);
+            let known = Box::new_in([7u8; 8], &buf);
+            let b = Box::new_in(MaybeUninit::<u64>::uninit(), &buf);
+            let p = Box::new_in((1u8, 2u32), &buf); // 3 bytes of padding
+            assert_eq!(p.0 + known[0], 8);
+            drop((known, b, p));
+        }
         // The first block started at the buffer's first 8-aligned byte.
         let first = storage.as_ptr().addr().next_multiple_of(8) - storage.as_ptr().addr();
         let bytes = &storage[first..first + 8];
