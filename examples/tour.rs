@@ -128,7 +128,7 @@ fn pages() -> Row {
 }
 
 fn fixed_buffer(words: &str) -> Row {
-    let mut stack = [0u8; 64 * 1024];
+    let mut stack = [core::mem::MaybeUninit::uninit(); 64 * 1024];
     let counting = Counting::new(FixedBuffer::new(&mut stack));
     let start = Instant::now();
     let mut v = Vec::new_in(&counting);

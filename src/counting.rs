@@ -5,6 +5,11 @@
 //! number the caller controls). Tests use it to prove claims such as "a reset calls the
 //! backing allocator zero times"; the tour example prints its numbers.
 //!
+//! Every block is handed out with exactly its requested length, even when the inner
+//! allocator returned more (a size class, whole pages). A caller may free or resize a
+//! block with any size from the requested one to the returned length; with the two
+//! equal, that size is the one counted, and the live bytes stay exact.
+//!
 //! Counters are `Cell`s, so `Counting` is `Send` (when the inner allocator is) but not
 //! `Sync`, and costs a few plain adds per call.
 
@@ -137,7 +142,8 @@ impl<A> Counting<A> {
         self.stats.set(s);
     }
 
-    /// Records the outcome of a call that adds `added` and removes `removed` live bytes.
+    /// Records the outcome of a call that adds `added` and removes `removed` live bytes,
+    /// and cuts the block to `added` bytes, its requested length (see the module notes).
     #[inline(always)]
     fn record(
         &self,
@@ -154,7 +160,7 @@ impl<A> Counting<A> {
             }
             Err(_) => s.failures += 1,
         });
-        result
+        result.map(|block| NonNull::slice_from_raw_parts(block.cast(), added))
     }
 }
 
@@ -167,7 +173,9 @@ impl<A> core::fmt::Debug for Counting<A> {
 }
 
 // SAFETY: every call is forwarded unchanged to `inner`, which upholds the contract; the
-// wrapper only reads sizes from the layouts.
+// wrapper only reads sizes from the layouts. A block is returned with its requested
+// length, at most the inner block's, so every layout that fits it for the caller also
+// fits the inner block.
 unsafe impl<A: Allocator> Allocator for Counting<A> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
@@ -240,7 +248,7 @@ mod tests {
 
     #[test]
     fn counts_every_kind_of_call() {
-        let mut space = [0u8; 128];
+        let mut space = [core::mem::MaybeUninit::uninit(); 128];
         let c = Counting::new(crate::FixedBuffer::new(&mut space));
         let small = Layout::from_size_align(16, 8).unwrap();
         let big = Layout::from_size_align(64, 8).unwrap();

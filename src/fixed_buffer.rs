@@ -7,6 +7,16 @@
 //!
 //! Pick it for scratch space of a known bound — a stack array in a hot function, a static
 //! buffer in firmware — where a heap is unavailable or too slow.
+//!
+//! ## Why the buffer is `[MaybeUninit<u8>]`
+//!
+//! A block's user may write any value into it, and values can hold uninitialised bytes:
+//! a `MaybeUninit<u64>`, the padding of a struct. Those bytes stay in the buffer after
+//! the blocks and the allocator are gone. If the caller had lent a `[u8]`, it would then
+//! read them as `u8`, which is undefined behaviour, from safe code. Restoring the bytes
+//! when the allocator is dropped would not help: `mem::forget` is safe and skips `Drop`.
+//! So the buffer is borrowed as `[MaybeUninit<u8>]`, whose bytes the caller can only read
+//! through `unsafe`, promising they are initialised.
 
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -23,9 +33,10 @@ use crate::bump::Cursor;
 ///
 /// ```
 /// #![feature(allocator_api)]
+/// use core::mem::MaybeUninit;
 /// use allockit::FixedBuffer;
 ///
-/// let mut stack = [0u8; 256];
+/// let mut stack = [MaybeUninit::uninit(); 256];
 /// let buf = FixedBuffer::new(&mut stack);
 /// let mut v = Vec::with_capacity_in(4, &buf);
 /// v.extend([1u32, 2, 3, 4]);
@@ -47,7 +58,7 @@ pub struct FixedBuffer<'a> {
     /// The free tail `[cursor, end)` of the buffer.
     bump: Cursor,
     /// The buffer is exclusively borrowed for `'a`.
-    _buffer: PhantomData<&'a mut [u8]>,
+    _buffer: PhantomData<&'a mut [MaybeUninit<u8>]>,
 }
 
 // SAFETY: a `FixedBuffer` exclusively borrows its buffer, so moving it to another thread
@@ -55,33 +66,32 @@ pub struct FixedBuffer<'a> {
 unsafe impl Send for FixedBuffer<'_> {}
 
 impl<'a> FixedBuffer<'a> {
-    /// Allocates from `buffer`. Its initial contents are irrelevant. Blocks start at
-    /// multiples of 8, so up to 7 bytes at the start of an unaligned buffer go unused.
-    ///
-    /// ```
-    /// let mut bytes = vec![0u8; 1024];
-    /// let buf = allockit::FixedBuffer::new(&mut bytes);
-    /// assert_eq!(buf.remaining(), 1024);
-    /// ```
-    #[inline]
-    pub fn new(buffer: &'a mut [u8]) -> Self {
-        // SAFETY: `u8` and `MaybeUninit<u8>` have the same layout, and nothing this
-        // allocator does un-initialises bytes the caller could then read as `u8`: blocks
-        // handed out are only written through by users of the block.
-        let uninit = unsafe { &mut *(buffer as *mut [u8] as *mut [MaybeUninit<u8>]) };
-        Self::new_uninit(uninit)
-    }
-
-    /// Allocates from an uninitialised buffer, e.g. `[MaybeUninit::uninit(); N]`.
+    /// Allocates from `buffer`, e.g. a stack array `[MaybeUninit::uninit(); N]` (a
+    /// reference to an array converts to a slice) or a `Vec`'s spare capacity. Its initial
+    /// contents are irrelevant. Blocks start at multiples of 8, so up to 7 bytes at the
+    /// start of an unaligned buffer go unused.
     ///
     /// ```
     /// use core::mem::MaybeUninit;
     /// let mut space = [MaybeUninit::<u8>::uninit(); 64];
-    /// let buf = allockit::FixedBuffer::new_uninit(&mut space);
-    /// assert_eq!(buf.remaining(), 64);
+    /// let buf = allockit::FixedBuffer::new(&mut space);
+    /// assert!(buf.remaining() >= 64 - 7);
+    ///
+    /// let mut bytes = Vec::<u8>::with_capacity(1024);
+    /// let buf = allockit::FixedBuffer::new(bytes.spare_capacity_mut());
+    /// assert!(buf.remaining() >= 1024 - 7);
+    /// ```
+    ///
+    /// The buffer is `[MaybeUninit<u8>]`, not `[u8]` (see the module notes): blocks may
+    /// leave uninitialised bytes in it, which the caller must not read as `u8` after the
+    /// allocator is gone. An initialised byte array is refused:
+    ///
+    /// ```compile_fail,E0308
+    /// let mut bytes = [0u8; 64];
+    /// let buf = allockit::FixedBuffer::new(&mut bytes);
     /// ```
     #[inline]
-    pub fn new_uninit(buffer: &'a mut [MaybeUninit<u8>]) -> Self {
+    pub fn new(buffer: &'a mut [MaybeUninit<u8>]) -> Self {
         let range = buffer.as_mut_ptr_range();
         let (start, end) = (range.start.cast::<u8>(), range.end.cast::<u8>());
         let bump = Cursor::empty();
@@ -93,6 +103,17 @@ impl<'a> FixedBuffer<'a> {
             bump,
             _buffer: PhantomData,
         }
+    }
+
+    /// The former name of [`new`](Self::new), which now takes the same
+    /// `&mut [MaybeUninit<u8>]`.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `FixedBuffer::new`, which takes the same buffer"
+    )]
+    #[inline]
+    pub fn new_uninit(buffer: &'a mut [MaybeUninit<u8>]) -> Self {
+        Self::new(buffer)
     }
 
     /// Bytes handed out since creation or the last [`reset`](Self::reset), padding
@@ -120,7 +141,7 @@ impl<'a> FixedBuffer<'a> {
     ///
     /// ```
     /// #![feature(allocator_api)]
-    /// let mut stack = [0u8; 64];
+    /// let mut stack = [core::mem::MaybeUninit::uninit(); 64];
     /// let mut buf = allockit::FixedBuffer::new(&mut stack);
     /// drop(Box::new_in([0u8; 48], &buf));
     /// buf.reset();
@@ -212,7 +233,7 @@ mod tests {
 
     #[test]
     fn exhaustion_then_reset() {
-        let mut space = [0u8; 64];
+        let mut space = [MaybeUninit::uninit(); 64];
         let mut buf = FixedBuffer::new(&mut space);
         let l = Layout::new::<[u8; 24]>();
         assert!(buf.allocate(l).is_ok() && buf.allocate(l).is_ok());
@@ -225,7 +246,7 @@ mod tests {
 
     #[test]
     fn last_block_frees_and_resizes_in_place() {
-        let mut space = [0u8; 128];
+        let mut space = [MaybeUninit::uninit(); 128];
         let buf = FixedBuffer::new(&mut space);
         let a = buf.allocate(Layout::new::<u64>()).unwrap().cast::<u8>();
         let small = Layout::from_size_align(8, 8).unwrap();
@@ -239,6 +260,32 @@ mod tests {
             buf.deallocate(a, small);
         }
         assert_eq!(buf.used(), 0);
+    }
+
+    /// Blocks may hold uninitialised bytes (a `MaybeUninit`, padding), which stay in the
+    /// buffer after the allocator is gone.
+    /// The caller's storage is `[MaybeUninit<u8>]`, so safe code cannot read them as
+    /// `u8`; it reads, with `unsafe`, only the bytes it knows a block initialised. (With a
+    /// `[u8]` buffer, summing the storage here was an uninitialised read under Miri.)
+    #[test]
+    fn uninit_values_do_not_reach_the_callers_bytes() {
+        use alloc::boxed::Box;
+        let mut storage = [MaybeUninit::<u8>::uninit(); 64];
+        {
+            let buf = FixedBuffer::new(&mut storage);
+            let known = Box::new_in([7u8; 8], &buf);
+            let b = Box::new_in(MaybeUninit::<u64>::uninit(), &buf);
+            let p = Box::new_in((1u8, 2u32), &buf); // 3 bytes of padding
+            assert_eq!(p.0 + known[0], 8);
+            drop((known, b, p));
+        }
+        // The first block started at the buffer's first 8-aligned byte.
+        let first = storage.as_ptr().addr().next_multiple_of(8) - storage.as_ptr().addr();
+        let bytes = &storage[first..first + 8];
+        // SAFETY: the first block's 8 bytes were written as `7u8`, and no later block
+        // overlaps them.
+        let read: [u8; 8] = core::array::from_fn(|i| unsafe { bytes[i].assume_init() });
+        assert_eq!(read, [7; 8]);
     }
 
     #[test]

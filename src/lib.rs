@@ -50,6 +50,9 @@
 //!
 //! - `allocate` never panics for a bad or impossible layout: it returns `AllocError`.
 //! - Zero-size layouts get a dangling, well-aligned pointer.
+//! - A block may be freed, grown or shrunk with any size from the one requested to the
+//!   length returned (a fitting layout); the conformance suite checks both ends and
+//!   sizes in between for every strategy.
 //! - Single-threaded strategies are `Send` but not `Sync`; [`Locked`] shares one between
 //!   threads.
 //!
@@ -118,7 +121,7 @@ pub use hardened::{
     Hardened, HardenedStats, Leak, Options, Violation, ViolationHook, ViolationReport,
 };
 #[cfg(feature = "std")]
-pub use locked::Locked;
+pub use locked::{Locked, LockedGuard};
 #[cfg(feature = "std")]
 pub use malloc::Malloc;
 #[cfg(feature = "std")]

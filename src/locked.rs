@@ -21,15 +21,36 @@
 //!
 //! - under the lock, the allocator paths run only the inner allocator's methods, never
 //!   user code (no callbacks, no `Drop` of user values);
-//! - user code can hold the lock only through [`Locked::lock`], which gives it `&A`, and
+//! - user code can hold the lock through [`Locked::lock`], which gives it `&A`, and
 //!   an allocator's `&self` methods must leave it consistent at every point where they
-//!   can unwind, since a shared reference to it can always outlive a caught panic.
+//!   can unwind, since a shared reference to it can always outlive a caught panic;
+//! - or through [`Locked::lock_mut`], which is `unsafe`: its caller promises not to
+//!   leave the inner allocator unable to serve or free its live blocks, and that
+//!   includes a panic part-way through a mutation.
 //!
 //! So the inner allocator is as consistent after a poisoning panic as it is after any
 //! panic caught with `catch_unwind`. And a panic here would be worse than useless: a
 //! `Drop` that frees memory while the thread unwinds would abort the process.
+//!
+//! ## Why the guard gives `&A` and not `&mut A`
+//!
+//! Blocks allocated through a `Locked` stay live while other code holds the lock: a
+//! `Box<T, &Locked<A>>` only borrows the `Locked`, and a `Locked` that is the global
+//! allocator serves every `String` in the process. Mutable access to the inner allocator
+//! would let safe code `reset` an inner [`Arena`](crate::Arena) or
+//! [`FixedBuffer`](crate::FixedBuffer), or `mem::replace` the whole allocator, and free
+//! those blocks under their owners. So [`Locked::lock`] derefs to `&A` only, and mutable
+//! access under the lock is [`Locked::lock_mut`], an `unsafe fn` with that contract.
+//!
+//! [`Locked::get_mut`] and [`Locked::into_inner`] stay safe. Every block allocated
+//! through `&Locked<A>` carries that shared borrow (a `Box<T, &Locked<A>>`, a `Vec`, a
+//! reference from `Box::leak`), so it cannot be live while `&mut Locked<A>` or the
+//! `Locked<A>` itself is used. A block kept only as a raw pointer (`Box::into_raw`) is
+//! the caller's to track, as with any allocator; and a `static` (a global allocator)
+//! cannot be borrowed mutably in safe code.
 
 use core::alloc::GlobalAlloc;
+use core::ops::Deref;
 use core::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
@@ -104,7 +125,7 @@ impl<A> Locked<A> {
     }
 
     /// Locks and returns the inner allocator, to read its statistics or call its own
-    /// methods. Never fails: a poisoned lock is recovered (see the module notes).
+    /// `&self` methods. Never fails: a poisoned lock is recovered (see the module notes).
     ///
     /// Every allocation through this `Locked` waits while the guard lives, so do not
     /// allocate from it on the same thread while holding the guard: that deadlocks.
@@ -117,14 +138,76 @@ impl<A> Locked<A> {
     /// assert!(stats.free_bytes < stats.reserved_bytes);
     /// # drop(b);
     /// ```
+    ///
+    /// The guard gives shared access only: blocks from this `Locked` may be live while it
+    /// is held, and mutating the inner allocator could free them under their owners. So
+    /// neither of these compiles:
+    ///
+    /// ```compile_fail,E0596
+    /// let heap = allockit::Locked::new(allockit::Arena::new());
+    /// heap.lock().reset();
+    /// ```
+    ///
+    /// ```compile_fail,E0596
+    /// let heap = allockit::Locked::new(allockit::Arena::new());
+    /// let old = std::mem::replace(&mut *heap.lock(), allockit::Arena::new());
+    /// ```
+    ///
+    /// while the same calls through `&mut Locked` do, because then no block can be live
+    /// (see [`get_mut`](Self::get_mut)):
+    ///
+    /// ```
+    /// let mut heap = allockit::Locked::new(allockit::Arena::new());
+    /// heap.get_mut().reset();
+    /// let old = std::mem::replace(heap.get_mut(), allockit::Arena::new());
+    /// # drop(old);
+    /// ```
     #[inline]
-    pub fn lock(&self) -> MutexGuard<'_, A> {
+    pub fn lock(&self) -> LockedGuard<'_, A> {
+        LockedGuard {
+            guard: self.lock_inner(),
+        }
+    }
+
+    /// Locks and returns the inner allocator mutably, e.g. to reset an inner arena once
+    /// every block from it is known to be freed. Never fails: a poisoned lock is recovered.
+    ///
+    /// # Safety
+    ///
+    /// While the guard lives, the caller must not change the inner allocator in a way
+    /// that invalidates a live block of this `Locked` (one allocated and not yet freed
+    /// through it), nor leave it unable to free or resize such a block, even on a panic.
+    /// Replacing the allocator or resetting a bump allocator is allowed only when no
+    /// block from it is live; a mutation that leaves live blocks alone (a setting, a
+    /// counter) always is.
+    ///
+    /// As with [`lock`](Self::lock), allocating through this `Locked` on the same thread
+    /// while holding the guard deadlocks.
+    ///
+    /// ```
+    /// #![feature(allocator_api)]
+    /// let heap = allockit::Locked::new(allockit::Arena::new());
+    /// drop(Box::new_in([1u8; 100], &heap));
+    /// // SAFETY: the only block allocated from `heap` has been freed.
+    /// unsafe { heap.lock_mut().reset() };
+    /// assert_eq!(heap.lock().used_bytes(), 0);
+    /// ```
+    #[inline]
+    pub unsafe fn lock_mut(&self) -> MutexGuard<'_, A> {
+        self.lock_inner()
+    }
+
+    /// The mutex's guard, recovered if the lock is poisoned.
+    #[inline]
+    fn lock_inner(&self) -> MutexGuard<'_, A> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The inner allocator, without locking: `&mut self` proves no other thread holds it.
+    /// The inner allocator, without locking: `&mut self` proves no other thread holds it,
+    /// and that no block allocated through this `Locked` is live (each such block borrows
+    /// it; see the module notes). So the inner allocator may be reset or replaced.
     #[inline]
     pub fn get_mut(&mut self) -> &mut A {
         self.inner
@@ -132,7 +215,8 @@ impl<A> Locked<A> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Unwraps the inner allocator.
+    /// Unwraps the inner allocator. As with [`get_mut`](Self::get_mut), no block
+    /// allocated through this `Locked` can be live.
     ///
     /// ```
     /// let arena = allockit::Locked::new(allockit::Arena::new()).into_inner();
@@ -143,6 +227,42 @@ impl<A> Locked<A> {
         self.inner
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The lock on a [`Locked`] allocator, from [`Locked::lock`]: derefs to `&A`, and unlocks
+/// when dropped.
+///
+/// ```
+/// #![feature(allocator_api)]
+/// use allockit::{Counting, Locked, SizeClasses};
+///
+/// let heap = Locked::new(Counting::new(SizeClasses::new()));
+/// let b = Box::new_in(7u32, &heap);
+/// let guard = heap.lock();
+/// assert_eq!(guard.stats().live_bytes, 4);
+/// assert!(format!("{guard:?}").starts_with("LockedGuard(Counting"));
+/// drop(guard); // before the `Box` frees through the lock
+/// drop(b);
+/// ```
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockedGuard<'a, A> {
+    /// The mutex's guard, never handed out mutably.
+    guard: MutexGuard<'a, A>,
+}
+
+impl<A> Deref for LockedGuard<'_, A> {
+    type Target = A;
+
+    #[inline]
+    fn deref(&self) -> &A {
+        &self.guard
+    }
+}
+
+impl<A: core::fmt::Debug> core::fmt::Debug for LockedGuard<'_, A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("LockedGuard").field(&&*self.guard).finish()
     }
 }
 

@@ -17,6 +17,12 @@
 //! Requests above `MAX_SMALL` (or aligned beyond 4 KiB) go straight to the backing
 //! allocator, and their `grow`/`shrink` too (a `Pages` backing then uses `mremap`).
 //!
+//! A caller may free or resize a block with any size from the one it asked for to the
+//! length it got back (a "fitting" layout). A small block's sizes all map to its class.
+//! A large block is handed out with exactly its requested length, though the backing
+//! allocator may have returned more (`Pages` rounds to pages): then the only size that
+//! fits is the one counted in `reserved_bytes`.
+//!
 //! The cost of this speed: memory freed in one class is reused only by that class, and
 //! runs go back to the backing allocator when the `SizeClasses` is dropped, not before.
 //! Pick it for long-running programs whose allocation sizes are stable; pick
@@ -67,7 +73,9 @@ struct Core {
     runs: SideVec<Run>,
     /// Bytes held in runs.
     run_bytes: usize,
-    /// Bytes of large blocks currently allocated from the backing allocator.
+    /// Requested bytes of the large blocks currently allocated from the backing
+    /// allocator; each was handed out with exactly that length, so it is freed and
+    /// resized with that size.
     large_bytes: usize,
 }
 
@@ -149,7 +157,8 @@ impl<A: Allocator> SizeClasses<A> {
         &self.backing
     }
 
-    /// Bytes held from the backing allocator: runs plus live large blocks.
+    /// Bytes held from the backing allocator: runs plus live large blocks (by their
+    /// requested sizes; the backing allocator may round those up).
     pub fn reserved_bytes(&self) -> usize {
         // SAFETY: a short shared read; no method of `self` runs concurrently (`!Sync`)
         // or is re-entered.
@@ -312,7 +321,7 @@ unsafe impl<A: Allocator> Allocator for SizeClasses<A> {
             None => {
                 let block = self.backing.allocate(layout)?;
                 self.large(layout.size(), 0);
-                Ok(block)
+                Ok(exact(block, layout))
             }
         }
     }
@@ -391,12 +400,19 @@ impl<A: Allocator> SizeClasses<A> {
                     unsafe { self.backing.shrink(ptr, old, new)? }
                 };
                 self.large(new.size(), old.size());
-                Ok(block)
+                Ok(exact(block, new))
             }
             // SAFETY: forwarded from the caller.
             _ => unsafe { move_block(self, ptr, old, new) },
         }
     }
+}
+
+/// A large block cut to its requested length: the sizes a caller may then free or resize
+/// it with are only `layout.size()`, the one `large_bytes` counts (see the module notes).
+#[inline(always)]
+fn exact(block: NonNull<[u8]>, layout: Layout) -> NonNull<[u8]> {
+    NonNull::slice_from_raw_parts(block.cast(), layout.size())
 }
 
 mirror_allocator_api2!(impl[A: Allocator] for SizeClasses<A>);

@@ -404,7 +404,7 @@ fn concrete_types() {
     assert_eq!(len, 100);
     assert_eq!(scoped.used_bytes(), 0);
 
-    let mut bytes = [0u8; 4096];
+    let mut bytes = [core::mem::MaybeUninit::uninit(); 4096];
     let fixed_buffer = FixedBuffer::new(&mut bytes);
     let mut v = allocator_api2::vec::Vec::new_in(&fixed_buffer);
     v.extend(0..100u32);

@@ -362,6 +362,99 @@ impl Case for NoOverlap {
     }
 }
 
+/// The whole block an `allocate`, `grow` or `shrink` returned, checked.
+fn block(
+    result: Result<NonNull<[u8]>, core::alloc::AllocError>,
+    layout: Layout,
+    what: &str,
+) -> NonNull<[u8]> {
+    let block = result.unwrap_or_else(|_| panic!("{what}: {layout:?} failed"));
+    check(block, layout, what);
+    block
+}
+
+/// A layout of `size` bytes aligned to `align`.
+fn sized(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+/// Fitting layouts: a block may be freed, grown and shrunk with any size from the one it
+/// was requested with to the length it was returned with (the `Allocator` contract's
+/// "fit"), for small sizes and for large ones whose length is rounded up (16,385 B is a
+/// large block of 20,480 on a `SizeClasses` on `Pages`). Every returned byte is usable.
+struct FittingLayouts;
+impl Case for FittingLayouts {
+    fn run<A: Allocator>(a: &A) {
+        let page = page();
+        for size in [1, 24, 100, 1000, page + 1, 16_385, scaled(100_000)] {
+            for align in [8, 64] {
+                let l = sized(size, align);
+                let seed = size as u8;
+                // Freed with the returned length, then with a size in between.
+                let b = block(a.allocate(l), l, "allocate");
+                fill(b.cast(), b.len(), seed);
+                verify(b.cast(), b.len(), seed, "the returned length is usable");
+                free(a, b.cast(), sized(b.len(), align));
+                let b = block(a.allocate(l), l, "allocate");
+                free(a, b.cast(), sized(size + (b.len() - size) / 2, align));
+
+                // Grown from the returned length, shrunk from the grown block's length,
+                // freed with the shrunk block's length.
+                let b = block(a.allocate(l), l, "allocate");
+                fill(b.cast(), b.len(), seed);
+                let old = sized(b.len(), align);
+                let bigger = sized(b.len() + size, align);
+                // SAFETY: `b` is a live block of `a` that fits `old`.
+                let g = block(unsafe { a.grow(b.cast(), old, bigger) }, bigger, "grow");
+                verify(g.cast(), old.size(), seed, "grown from the returned length");
+                fill(g.cast(), g.len(), seed);
+                let old = sized(g.len(), align);
+                let smaller = sized(size.div_ceil(2), align);
+                // SAFETY: `g` is a live block of `a` that fits `old`.
+                let s = block(
+                    unsafe { a.shrink(g.cast(), old, smaller) },
+                    smaller,
+                    "shrink",
+                );
+                verify(
+                    s.cast(),
+                    smaller.size(),
+                    seed,
+                    "shrunk from the returned length",
+                );
+                free(a, s.cast(), sized(s.len(), align));
+
+                // The same from sizes in between, and through `grow_zeroed`.
+                let b = block(a.allocate(l), l, "allocate");
+                let old = sized(size + (b.len() - size) / 2, align);
+                fill(b.cast(), old.size(), seed);
+                let bigger = sized(b.len() + 3 * size, align);
+                // SAFETY: `b` is a live block of `a` that fits `old`.
+                let g = block(
+                    unsafe { a.grow_zeroed(b.cast(), old, bigger) },
+                    bigger,
+                    "grow_zeroed",
+                );
+                verify(g.cast(), old.size(), seed, "grown from a size in between");
+                // SAFETY: `g` is live and at least `bigger.size()` bytes long.
+                let zeroed = (old.size()..bigger.size())
+                    .all(|i| unsafe { g.cast::<u8>().add(i).read() } == 0);
+                assert!(zeroed, "grow_zeroed from a size in between zeroes the rest");
+                let old = sized(bigger.size() + (g.len() - bigger.size()) / 2, align);
+                // SAFETY: `g` is a live block of `a` that fits `old`.
+                let s = block(unsafe { a.shrink(g.cast(), old, l) }, l, "shrink");
+                verify(
+                    s.cast(),
+                    size.min(old.size()),
+                    seed,
+                    "shrunk from a size in between",
+                );
+                free(a, s.cast(), sized(size + (s.len() - size) / 2, align));
+            }
+        }
+    }
+}
+
 for_each_strategy!(
     slab: true;
     basic => Basic,
@@ -373,7 +466,77 @@ for_each_strategy!(
     grow_shrink_contents => GrowShrinkContents,
     zeroed => Zeroed,
     no_overlap => NoOverlap,
+    fitting_layouts => FittingLayouts,
 );
+
+/// Fitting layouts keep the byte counters exact: after a block is freed, grown or shrunk
+/// with its returned length, or a size in between, the counters read what they would
+/// have read with the requested sizes (what both count).
+mod fitting_counters {
+    use super::*;
+    use allockit::{Counting, Pages, SizeClasses};
+
+    #[test]
+    fn size_classes_large_blocks() {
+        let heap = SizeClasses::new();
+        let start = heap.reserved_bytes();
+        let l = sized(16_385, 8);
+        let b = block(heap.allocate(l), l, "allocate");
+        assert_eq!(heap.reserved_bytes(), start + l.size());
+        free(&heap, b.cast(), sized(b.len(), 8));
+        let what = "freed with the returned length";
+        assert_eq!(heap.reserved_bytes(), start, "{what}");
+
+        let b = block(heap.allocate(l), l, "allocate");
+        free(&heap, b.cast(), sized(18_000.min(b.len()), 8));
+        let what = "freed with a size in between";
+        assert_eq!(heap.reserved_bytes(), start, "{what}");
+
+        let b = block(heap.allocate(l), l, "allocate");
+        let (old, bigger) = (sized(b.len(), 8), sized(40_000, 8));
+        // SAFETY: `b` is live and fits its returned length.
+        let g = block(unsafe { heap.grow(b.cast(), old, bigger) }, bigger, "grow");
+        assert_eq!(heap.reserved_bytes(), start + bigger.size());
+        let (old, smaller) = (sized(g.len(), 8), sized(17_000, 8));
+        // SAFETY: `g` is live and fits its returned length.
+        let s = block(
+            unsafe { heap.shrink(g.cast(), old, smaller) },
+            smaller,
+            "shrink",
+        );
+        assert_eq!(heap.reserved_bytes(), start + smaller.size());
+        free(&heap, s.cast(), sized(s.len(), 8));
+        assert_eq!(heap.reserved_bytes(), start);
+    }
+
+    #[test]
+    fn counting_over_pages() {
+        let c = Counting::new(Pages);
+        let (la, lb) = (sized(1, 8), sized(100, 8));
+        let a = block(c.allocate(la), la, "allocate");
+        let b = block(c.allocate(lb), lb, "allocate");
+        assert_eq!(c.stats().live_bytes, 101);
+        free(&c, a.cast(), sized(a.len(), 8));
+        let what = "freed with the returned length";
+        assert_eq!(c.stats().live_bytes, 100, "{what}");
+        let (old, bigger) = (sized(b.len(), 8), sized(5000, 8));
+        // SAFETY: `b` is live and fits its returned length.
+        let g = block(unsafe { c.grow(b.cast(), old, bigger) }, bigger, "grow");
+        assert_eq!(c.stats().live_bytes, 5000);
+        let (old, smaller) = (sized(g.len(), 8), sized(10, 8));
+        // SAFETY: `g` is live and fits its returned length.
+        let s = block(
+            unsafe { c.shrink(g.cast(), old, smaller) },
+            smaller,
+            "shrink",
+        );
+        assert_eq!(c.stats().live_bytes, 10);
+        free(&c, s.cast(), sized(s.len(), 8));
+        let stats = c.stats();
+        let counts = (stats.live_bytes, stats.allocations, stats.deallocations);
+        assert_eq!(counts, (0, 2, 2));
+    }
+}
 
 /// Exhaustion of bounded strategies: `AllocError`, never a panic; freeing makes room.
 mod exhaustion {
@@ -410,7 +573,7 @@ mod exhaustion {
 
     #[test]
     fn fixed_buffer() {
-        let mut space = [0u8; 4096];
+        let mut space = [core::mem::MaybeUninit::uninit(); 4096];
         let mut buf = FixedBuffer::new(&mut space);
         let first = exhaust(&buf, 4096).len();
         buf.reset();

@@ -4,6 +4,8 @@
 //! The model is the list of live blocks with the byte pattern written into each. After
 //! every operation: no two live blocks overlap, every block is aligned to its layout, and
 //! every block still holds its pattern — across grows, shrinks, resets and nested scopes.
+//! Blocks are freed, grown and shrunk with a "fitting" size: any size from the one last
+//! requested to the length last returned, chosen at random.
 #![feature(allocator_api)]
 
 use core::alloc::{Allocator, Layout};
@@ -39,7 +41,10 @@ fn op() -> impl Strategy<Value = Op> {
 /// A live block and what the model expects of it.
 struct Block {
     ptr: NonNull<u8>,
+    /// The layout last requested for the block; the pattern covers its size.
     layout: Layout,
+    /// The length last returned for it: at least `layout.size()`.
+    len: usize,
     seed: u8,
     /// The scope depth it was allocated at (0 outside any scope).
     depth: usize,
@@ -89,6 +94,13 @@ impl Model {
         }
     }
 
+    /// A layout that fits `b`: its alignment and a size from the one requested to the
+    /// length returned, chosen by `pick`.
+    fn fitting(b: &Block, pick: usize) -> Layout {
+        let size = b.layout.size() + (pick >> 8) % (b.len - b.layout.size() + 1);
+        Layout::from_size_align(size, b.layout.align()).unwrap()
+    }
+
     /// Index of a live block allocated at `depth`, chosen by `pick`.
     fn pick(&self, pick: usize, depth: usize) -> Option<usize> {
         let candidates: Vec<usize> = (0..self.blocks.len())
@@ -111,6 +123,7 @@ impl Model {
                     self.blocks.push(Block {
                         ptr,
                         layout,
+                        len: block.len(),
                         seed,
                         depth,
                     });
@@ -121,13 +134,15 @@ impl Model {
                     return;
                 };
                 let b = &mut self.blocks[i];
-                let new =
-                    Layout::from_size_align(b.layout.size() + extra, b.layout.align()).unwrap();
-                // SAFETY: `b` is a live block of `a` allocated with `b.layout`.
-                if let Ok(block) = unsafe { a.grow(b.ptr, b.layout, new) } {
+                let old = Self::fitting(b, pick);
+                let new = Layout::from_size_align(old.size() + extra, b.layout.align()).unwrap();
+                // SAFETY: `b` is a live block of `a` that fits `old`.
+                if let Ok(block) = unsafe { a.grow(b.ptr, old, new) } {
+                    assert!(block.len() >= new.size());
                     b.ptr = block.cast();
                     Self::fill(b.ptr, b.layout.size(), new.size(), b.seed);
                     b.layout = new;
+                    b.len = block.len();
                 }
             }
             Op::Shrink { pick, keep_percent } => {
@@ -135,20 +150,23 @@ impl Model {
                     return;
                 };
                 let b = &mut self.blocks[i];
+                let old = Self::fitting(b, pick);
                 let size = b.layout.size() * keep_percent / 100;
                 let new = Layout::from_size_align(size, b.layout.align()).unwrap();
-                // SAFETY: `b` is a live block of `a` allocated with `b.layout`.
-                let block = unsafe { a.shrink(b.ptr, b.layout, new) }.expect("shrink");
+                // SAFETY: `b` is a live block of `a` that fits `old`.
+                let block = unsafe { a.shrink(b.ptr, old, new) }.expect("shrink");
+                assert!(block.len() >= new.size());
                 b.ptr = block.cast();
                 b.layout = new;
+                b.len = block.len();
             }
             Op::Free { pick } => {
                 let Some(i) = self.pick(pick, depth) else {
                     return;
                 };
                 let b = self.blocks.swap_remove(i);
-                // SAFETY: `b` is a live block of `a` allocated with `b.layout`.
-                unsafe { a.deallocate(b.ptr, b.layout) };
+                // SAFETY: `b` is a live block of `a` that fits the layout.
+                unsafe { a.deallocate(b.ptr, Self::fitting(&b, pick)) };
             }
             Op::Reset | Op::Enter | Op::Exit => unreachable!("handled by the driver"),
         }
@@ -157,9 +175,9 @@ impl Model {
 
     /// Frees every remaining block through `a`.
     fn free_all<A: Allocator>(&mut self, a: &A) {
-        for b in self.blocks.drain(..) {
-            // SAFETY: `b` is a live block of `a` allocated with `b.layout`.
-            unsafe { a.deallocate(b.ptr, b.layout) };
+        for (i, b) in self.blocks.drain(..).enumerate() {
+            // SAFETY: `b` is a live block of `a` that fits the layout (`i` picks the size).
+            unsafe { a.deallocate(b.ptr, Self::fitting(&b, i.wrapping_mul(0x9E37_79B9) << 8)) };
         }
     }
 }
@@ -268,6 +286,25 @@ fn for_slab(ops: Vec<Op>) -> Vec<Op> {
         .collect()
 }
 
+/// Runs `ops` through a `Counting` over `inner`; its live bytes must match the model's.
+fn counting_balances<A: Allocator>(inner: A, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut model = Model::default();
+    let counting = Counting::new(inner);
+    for chunk in ops.split(|op| matches!(op, Op::Reset)) {
+        for op in chunk
+            .iter()
+            .filter(|op| !matches!(op, Op::Enter | Op::Exit))
+        {
+            model.apply(&counting, op, 0);
+        }
+        let live: usize = model.blocks.iter().map(|b| b.layout.size()).sum();
+        prop_assert_eq!(counting.stats().live_bytes, live);
+        model.free_all(&counting);
+    }
+    prop_assert_eq!(counting.stats().live_bytes, 0);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -287,8 +324,8 @@ proptest! {
 
     #[test]
     fn fixed_buffer_matches_model(ops in prop::collection::vec(op(), 1..200)) {
-        let mut space = vec![0u8; 512 << 10];
-        let mut buf = FixedBuffer::new(&mut space);
+        let mut space = Vec::<u8>::with_capacity(512 << 10);
+        let mut buf = FixedBuffer::new(space.spare_capacity_mut());
         drive_plain(&mut buf, &ops, |b| b.reset(), &mut Model::default());
     }
 
@@ -304,17 +341,15 @@ proptest! {
 
     #[test]
     fn counting_matches_model_and_balances(ops in prop::collection::vec(op(), 1..200)) {
-        let mut model = Model::default();
-        let counting = Counting::new(Global);
-        for chunk in ops.split(|op| matches!(op, Op::Reset)) {
-            for op in chunk.iter().filter(|op| !matches!(op, Op::Enter | Op::Exit)) {
-                model.apply(&counting, op, 0);
-            }
-            let live: usize = model.blocks.iter().map(|b| b.layout.size()).sum();
-            prop_assert_eq!(counting.stats().live_bytes, live);
-            model.free_all(&counting);
-        }
-        prop_assert_eq!(counting.stats().live_bytes, 0);
+        counting_balances(Global, &ops)?;
+    }
+
+    #[test]
+    fn counting_over_size_classes_matches_model_and_balances(
+        ops in prop::collection::vec(op(), 1..200),
+    ) {
+        // Class sizes and whole pages: returned lengths longer than requested.
+        counting_balances(SizeClasses::new(), &ops)?;
     }
 
     #[test]

@@ -34,8 +34,9 @@ pub const FIXED_BYTES: usize = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
 ///
 /// Strategies: `Pages`, `FixedBuffer` on the heap and on the stack, `Arena` on `Global`
 /// and on `Pages`, an `Arena` with a limit, an arena `Scope` and a nested one, `Counting`
-/// over `Global` and over an `Arena`, `FreeList` and `SizeClasses` on `Pages` and on
-/// `Global`, `Malloc`, `Locked` over `SizeClasses` and over an `Arena`, `Hardened`
+/// over `Global`, over an `Arena` and over `SizeClasses`, `FreeList` on `Pages` and on
+/// `Global`, `SizeClasses` on `Pages`, on a counted `Pages` and on `Global`, a
+/// `Compartment`, `Malloc`, `Locked` over `SizeClasses` and over an `Arena`, `Hardened`
 /// over `SizeClasses` and over `Global`, and a
 /// `Slab` whose 1 MiB, 1 MiB-aligned slots hold the largest block and alignment any case
 /// asks for
@@ -58,8 +59,8 @@ macro_rules! for_each_strategy {
 
                 #[test]
                 fn fixed_buffer() {
-                    let mut buf = vec![0u8; crate::common::FIXED_BYTES];
-                    super::$case::run(&FixedBuffer::new(&mut buf));
+                    let mut buf = Vec::<u8>::with_capacity(crate::common::FIXED_BYTES);
+                    super::$case::run(&FixedBuffer::new(buf.spare_capacity_mut()));
                 }
 
                 #[test]
@@ -69,7 +70,7 @@ macro_rules! for_each_strategy {
                         .stack_size(4 << 20)
                         .spawn(|| {
                             let mut stack = [core::mem::MaybeUninit::<u8>::uninit(); 1 << 20];
-                            super::$case::run(&FixedBuffer::new_uninit(&mut stack));
+                            super::$case::run(&FixedBuffer::new(&mut stack));
                         })
                         .unwrap()
                         .join()
@@ -125,6 +126,15 @@ macro_rules! for_each_strategy {
                 }
 
                 #[test]
+                fn counting_size_classes() {
+                    // An inner allocator that returns more than asked (class sizes, whole
+                    // pages for large blocks): the counters must still balance.
+                    let c = Counting::new(SizeClasses::new());
+                    super::$case::run(&c);
+                    assert_eq!(c.stats().live_bytes, 0, "the case freed every block");
+                }
+
+                #[test]
                 fn free_list() {
                     let heap = FreeList::new();
                     super::$case::run(&heap);
@@ -152,6 +162,19 @@ macro_rules! for_each_strategy {
                 #[test]
                 fn size_classes() {
                     super::$case::run(&SizeClasses::new());
+                }
+
+                #[test]
+                fn size_classes_counted() {
+                    let heap = SizeClasses::new_in(Counting::new(Pages));
+                    super::$case::run(&heap);
+                    // With every block freed, the backing holds the runs and the run list,
+                    // and `reserved_bytes` counts the runs alone.
+                    let (reserved, held) = (heap.reserved_bytes(), heap.backing().stats().live_bytes);
+                    assert!(
+                        reserved <= held && held - reserved <= 64 << 10,
+                        "reserved {reserved} B, backing holds {held} B"
+                    );
                 }
 
                 #[test]
