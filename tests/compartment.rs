@@ -61,20 +61,24 @@ fn write_after_seal(keys: bool) {
     let c = compartment(keys);
     let mut v = Vec::new_in(&c);
     v.extend_from_slice(&[1u8; 100]);
-    c.seal().unwrap();
+    let p = v.as_mut_ptr();
+    // SAFETY: no reference into `c` is live; the block is reached through `p` only.
+    unsafe { c.seal() }.unwrap();
     eprintln!("reached the fault");
     // SAFETY: the block is live; the write is meant to fault.
-    unsafe { std::ptr::write_volatile(v.as_mut_ptr(), 2) };
+    unsafe { std::ptr::write_volatile(p, 2) };
 }
 
 /// Reads a block of a sealed compartment.
 fn read_after_seal(keys: bool) {
     let c = compartment(keys);
     let b = Box::new_in(7u64, &c);
-    c.seal().unwrap();
+    let p: *const u64 = &*b;
+    // SAFETY: no reference into `c` is live; the block is reached through `p` only.
+    unsafe { c.seal() }.unwrap();
     eprintln!("reached the fault");
     // SAFETY: the block is live; the read is meant to fault.
-    let x = unsafe { std::ptr::read_volatile(&*b) };
+    let x = unsafe { std::ptr::read_volatile(p) };
     eprintln!("read {x}");
 }
 
@@ -83,7 +87,9 @@ fn write_after_seal_read_only(keys: bool) {
     let c = compartment(keys);
     let mut v = Vec::new_in(&c);
     v.extend_from_slice(b"sealed");
-    c.seal_read_only().unwrap();
+    let p = v.as_mut_ptr();
+    // SAFETY: no `&mut` into `c` is live, and none is made: the write goes through `p`.
+    unsafe { c.seal_read_only() }.unwrap();
     assert_eq!(
         &v[..],
         b"sealed",
@@ -93,7 +99,7 @@ fn write_after_seal_read_only(keys: bool) {
     assert_eq!(unsafe { std::ptr::read_volatile(v.as_ptr()) }, b's');
     eprintln!("reached the fault");
     // SAFETY: the block is live; the write is meant to fault.
-    unsafe { std::ptr::write_volatile(v.as_mut_ptr(), b'S') };
+    unsafe { std::ptr::write_volatile(p, b'S') };
 }
 
 /// Writes to the guard gap just past the end of the range.
@@ -244,17 +250,22 @@ fn unseal_restores_contents_and_sealed_allocation_fails() {
         let mut v = Vec::new_in(&c);
         v.extend(0..1000u32);
         if c.protection() == Protection::Unavailable {
-            assert_eq!(c.seal(), Err(SealError));
-            assert_eq!(c.seal_read_only(), Err(SealError));
+            // SAFETY: `v` holds a raw pointer and no reference into `c` is live.
+            assert_eq!(unsafe { c.seal() }, Err(SealError));
+            // SAFETY: as above.
+            assert_eq!(unsafe { c.seal_read_only() }, Err(SealError));
             assert!(c.is_open(), "a failed seal leaves the compartment open");
             continue;
         }
-        c.seal().unwrap();
+        // SAFETY: `v` holds a raw pointer and no reference into `c` is live; `v` is not
+        // touched until the read-only seal.
+        unsafe { c.seal() }.unwrap();
         assert!(!c.is_open());
         assert!(c.allocate(layout(8, 8)).is_err(), "allocate while sealed");
         assert!(c.allocate_zeroed(layout(8, 8)).is_err());
         assert!(c.allocate(layout(0, 8)).is_ok(), "zero size stays dangling");
-        c.seal_read_only().unwrap();
+        // SAFETY: no `&mut` into `c` is live; `v` is only read until the unseal.
+        unsafe { c.seal_read_only() }.unwrap();
         assert_eq!(v.iter().sum::<u32>(), 999 * 1000 / 2);
         assert!(
             c.allocate(layout(8, 8)).is_err(),
@@ -280,7 +291,9 @@ fn unseal_restores_contents_and_sealed_allocation_fails() {
 fn a_block_freed_while_sealed_stays_allocated() {
     let c = compartment(true);
     let b = Box::new_in([3u8; 64], &c);
-    if c.seal().is_err() {
+    // SAFETY: no reference into `c` is live; `b` is dropped without being read (its
+    // contents need no drop).
+    if unsafe { c.seal() }.is_err() {
         return; // Miri: sealing is unavailable
     }
     drop(b); // a leak, not a fault
@@ -294,7 +307,8 @@ fn a_block_freed_while_sealed_stays_allocated() {
 fn dropping_a_sealed_compartment_unmaps_it() {
     let c = compartment(true);
     let b = c.allocate(layout(100, 8)).unwrap();
-    let _ = c.seal();
+    // SAFETY: `b` is a raw block; no reference points into `c`.
+    let _ = unsafe { c.seal() };
     let _ = b;
     drop(c); // does not touch the sealed memory
 }
@@ -319,7 +333,8 @@ fn protection_is_reported_consistently() {
     // Keys run out (15 per process): later compartments fall back, and all still seal.
     let many: Vec<_> = (0..20).map(|_| Compartment::new(4096)).collect();
     for m in &many {
-        m.seal().unwrap();
+        // SAFETY: nothing was allocated in `m`.
+        unsafe { m.seal() }.unwrap();
         m.unseal().unwrap();
     }
     if c.protection() == Protection::ProtectionKeys {
@@ -349,7 +364,8 @@ fn with_keys_a_seal_holds_for_the_sealing_thread_only() {
             // SAFETY: the box is live until after the join; this thread has access.
             unsafe { std::ptr::read_volatile(addr as *const u64) }
         });
-        c.seal().unwrap();
+        // SAFETY: `b` is not read until the unseal; the other thread reads through `addr`.
+        unsafe { c.seal() }.unwrap();
         barrier.wait();
         assert_eq!(t.join().unwrap(), 42, "the other thread still reads it");
     });
