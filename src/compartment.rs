@@ -29,16 +29,31 @@
 //!   another compartment's).
 //! - **Sealing.** Where the CPU and kernel have memory protection keys (x86 PKU, Linux
 //!   `pkey_alloc`), the compartment takes a key at creation and tags its range with it
-//!   (`pkey_mprotect`); sealing then rewrites the calling thread's rights register (PKRU)
-//!   — no system call, per thread: **other threads are unaffected**. Each thread has its
-//!   own rights: a thread started (from the creating thread) while the compartment was
-//!   open inherits access; a thread started earlier has whatever its register says (on
-//!   Linux a process starts with every key but key 0 disabled), so a thread the
-//!   compartment is sent to calls [`unseal`](Compartment::unseal) before using it.
-//!   Without keys (detected at run time: `pkey_alloc` fails, or all 15 keys are taken),
-//!   sealing `mprotect`s the committed part of the range, which holds for **every
-//!   thread**. [`protection`](Compartment::protection) reports which is in use, and
+//!   (`pkey_mprotect`); sealing then rewrites the calling thread's rights register (PKRU),
+//!   with no system call. Without keys (detected at run time: `pkey_alloc` fails, or all
+//!   15 keys are taken), sealing `mprotect`s the committed part of the range.
+//!   [`protection`](Compartment::protection) reports which is in use, and
 //!   [`try_with_mprotect`](Compartment::try_with_mprotect) asks for `mprotect` anyway.
+//! - **One state, whichever thread holds it.** A `Compartment` is `Send`, and keeps one
+//!   state (open, read-only, sealed). With `mprotect` the pages carry it, for every
+//!   thread at once. With keys the rights live in a register of each thread, so the
+//!   compartment carries the state itself: every method that depends on it (`allocate`,
+//!   `deallocate`, `grow`, `shrink`, [`is_open`](Compartment::is_open),
+//!   `check_invariants`) first makes the calling thread's rights for the key agree with
+//!   it (one `rdpkru`, and a `wrpkru` only when they differ), and the seals and the
+//!   unseal write them. So a compartment sealed on one thread and sent to
+//!   another is sealed there from its first call; an unseal on any thread opens it for
+//!   the next thread that calls it; and the heap never touches its range from a thread
+//!   whose register would fault (a thread started before the key existed has no rights
+//!   for it: Linux starts a process with every key but key 0 disabled). Making this
+//!   thread's rights stricter than its register's breaks no reference: the contract of
+//!   `seal` already forbids the references that a seal would break, on every thread. What
+//!   the compartment cannot reach is a thread that touches its blocks without calling
+//!   it (raw pointers handed over by unsafe code, or the contents of a
+//!   `Box<T, Compartment>` it received): that thread has the rights its own register
+//!   holds, inherited from the thread that started it. Such a thread calls
+//!   [`is_open`](Compartment::is_open) first, or the compartment is made with
+//!   [`try_with_mprotect`](Compartment::try_with_mprotect).
 //! - **While sealed** the compartment never touches its memory: `allocate`, `grow` and
 //!   `shrink` return `AllocError`, `deallocate` leaves the block allocated (a leak the
 //!   `Allocator` contract allows), and dropping it just unmaps the reservation (the heap's
@@ -46,7 +61,8 @@
 //!
 //! ## Sealing and live references: why `seal` is `unsafe`
 //!
-//! A read or write the program performs on sealed memory faults before any byte moves,
+//! A read or write the program performs on sealed memory (through a raw pointer; of
+//! references, below) faults before any byte moves,
 //! and the process stops with `SIGSEGV`, as when a stack overflow hits its guard page.
 //! That is the protection working. (A `SIGSEGV` handler that resumes execution is on its
 //! own.)
@@ -111,7 +127,9 @@ pub enum Protection {
     /// and the seal holds for every thread.
     Mprotect,
     /// A memory protection key: seal and unseal write the calling thread's rights register
-    /// without a system call, and hold for that thread only.
+    /// without a system call. The state follows the compartment to the thread that holds
+    /// it: each method applies it to the calling thread's register first. A thread that
+    /// reaches blocks without calling the compartment has its own register's rights.
     ProtectionKeys,
     /// The platform cannot change page protections (Miri): sealing fails with
     /// [`SealError`]; allocation works.
@@ -305,8 +323,8 @@ pub struct Compartment {
     /// The heap; its backing allocator is the region source over the range. Never dropped:
     /// all its state lives in the range or inline, and the range is unmapped whole.
     heap: ManuallyDrop<FreeList<RegionSource>>,
-    /// The rights the range has now (for the sealing thread, with protection keys):
-    /// `ReadWrite` when open.
+    /// The rights the range has now: `ReadWrite` when open. With protection keys, the
+    /// calling thread's register is made to agree with it by [`enter`](Self::enter).
     state: Cell<Access>,
     /// The whole reservation, guards included: `[mapping, mapping + mapping_len)`.
     mapping: NonNull<u8>,
@@ -478,13 +496,44 @@ impl Compartment {
     }
 
     /// Whether the compartment is open (not sealed, not read-only).
+    ///
+    /// With protection keys it also applies the compartment's state to the calling thread's
+    /// rights, as every method does: a thread that received the compartment calls it
+    /// before touching blocks it reached without the compartment.
+    #[inline]
     pub fn is_open(&self) -> bool {
+        self.enter();
         self.state.get() == Access::ReadWrite
     }
 
+    /// With protection keys, makes the calling thread's rights for the key agree with
+    /// the compartment's state. Every method that depends on the state calls it first.
+    #[inline(always)]
+    fn enter(&self) {
+        if let Some(key) = self.source().key {
+            self.sync_rights(key);
+        }
+    }
+
+    /// The body of [`enter`](Self::enter): a register read, and a write if they differ.
+    #[inline(never)]
+    fn sync_rights(&self, key: Pkey) {
+        let state = self.state.get();
+        if os::pkey_access(key) != Some(state) {
+            // SAFETY: `key` tags this compartment's range only. Sealed (or read-only), the
+            // contract of `seal` (or `seal_read_only`) forbids, on every thread, the
+            // references these rights would break; open, granting access breaks nothing.
+            // A failure leaves the register as it was: the heap's own accesses then fault,
+            // which stops the process.
+            let _ = unsafe { os::pkey_set_access(key, state) };
+        }
+    }
+
     /// Makes the whole compartment inaccessible: any read or write of its memory faults
-    /// (`SIGSEGV`) until [`unseal`](Self::unseal). With protection keys, only for the
-    /// calling thread. Allocation fails meanwhile, and freed blocks stay allocated.
+    /// (`SIGSEGV`) until [`unseal`](Self::unseal). With protection keys, for this thread
+    /// and for any other from its first call of a method of the compartment (see
+    /// [`Protection::ProtectionKeys`]). Allocation fails meanwhile, and freed blocks stay
+    /// allocated.
     ///
     /// # Safety
     ///
@@ -529,8 +578,8 @@ impl Compartment {
     }
 
     /// Makes the whole compartment read-only: reads succeed, writes fault, until
-    /// [`unseal`](Self::unseal). With protection keys, only for the calling thread.
-    /// Allocation fails meanwhile, and freed blocks stay allocated.
+    /// [`unseal`](Self::unseal), on every thread as for [`seal`](Self::seal). Allocation
+    /// fails meanwhile, and freed blocks stay allocated.
     ///
     /// # Safety
     ///
@@ -543,8 +592,8 @@ impl Compartment {
         unsafe { self.set_access(Access::Read) }
     }
 
-    /// Makes the compartment readable and writable again (with protection keys: for the
-    /// calling thread, which is also how another thread gains access).
+    /// Makes the compartment readable and writable again, from whichever thread holds it
+    /// (with protection keys, for the others from their next call of one of its methods).
     pub fn unseal(&self) -> Result<(), SealError> {
         // SAFETY: granting read and write access invalidates no reference.
         unsafe { self.set_access(Access::ReadWrite) }

@@ -102,6 +102,30 @@ fn write_after_seal_read_only(keys: bool) {
     unsafe { std::ptr::write_volatile(p, b'S') };
 }
 
+/// Seals on this thread, sends the compartment to a thread started while it was open
+/// (with protection keys, that thread inherited access), which must see it sealed and
+/// fault reading it.
+fn read_on_another_thread_after_seal(keys: bool) {
+    let c = compartment(keys);
+    let block = c.allocate(layout(8, 8)).unwrap().cast::<u64>();
+    // SAFETY: a fresh block of 8 bytes, aligned for `u64`.
+    unsafe { block.write(42) };
+    let addr = block.as_ptr().addr();
+    let (tx, rx) = std::sync::mpsc::channel::<Compartment>();
+    let other = std::thread::spawn(move || {
+        let c = rx.recv().unwrap();
+        assert!(!c.is_open(), "the other thread sees the seal");
+        eprintln!("reached the fault");
+        // SAFETY: the block is live; the read is meant to fault.
+        let x = unsafe { std::ptr::read_volatile(addr as *const u64) };
+        eprintln!("read {x}");
+    });
+    // SAFETY: the block is reached through `addr` only; no reference points into `c`.
+    unsafe { c.seal() }.unwrap();
+    tx.send(c).unwrap();
+    let _ = other.join();
+}
+
 /// Writes to the guard gap just past the end of the range.
 fn write_past_the_range(keys: bool) {
     let c = compartment(keys);
@@ -135,6 +159,8 @@ death_tests! {
     write_after_seal_read_only_faults: write_after_seal_read_only(true);
     write_after_seal_read_only_faults_mprotect: write_after_seal_read_only(false);
     guard_after_the_range_faults: write_past_the_range(true);
+    read_on_another_thread_after_seal_faults: read_on_another_thread_after_seal(true);
+    read_on_another_thread_after_seal_faults_mprotect: read_on_another_thread_after_seal(false);
 }
 
 fn layout(size: usize, align: usize) -> Layout {
@@ -347,8 +373,10 @@ fn protection_is_reported_consistently() {
     }
 }
 
+/// The one gap of key sealing: a thread that reaches blocks without ever calling the
+/// compartment keeps the rights of its own register (here inherited while open).
 #[test]
-fn with_keys_a_seal_holds_for_the_sealing_thread_only() {
+fn with_keys_a_thread_that_never_calls_the_compartment_keeps_its_rights() {
     let c = Compartment::new(1 << 16);
     if c.protection() != Protection::ProtectionKeys {
         eprintln!("no protection keys here: {:?}", c.protection());
@@ -371,6 +399,83 @@ fn with_keys_a_seal_holds_for_the_sealing_thread_only() {
     });
     c.unseal().unwrap();
     assert_eq!(*b, 42);
+}
+
+/// Runs `work` on a thread started before the compartment it will be given exists (with
+/// protection keys, such a thread has no rights for the compartment's key of its own),
+/// hands it `c`, and returns what `work` gives back.
+fn on_an_older_thread<T: Send + 'static>(
+    make: impl FnOnce() -> Compartment,
+    work: impl FnOnce(Compartment) -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel::<Compartment>();
+    let older = std::thread::spawn(move || work(rx.recv().unwrap()));
+    tx.send(make()).unwrap();
+    older.join().unwrap()
+}
+
+#[test]
+fn an_open_compartment_works_on_the_thread_it_is_sent_to() {
+    for keys in [true, false] {
+        let c = on_an_older_thread(
+            || compartment(keys),
+            |c| {
+                assert!(c.is_open());
+                let mut v = Vec::new_in(&c);
+                v.extend(0..100u32);
+                assert_eq!(v.iter().sum::<u32>(), 4950);
+                drop(v);
+                c.check_invariants();
+                c
+            },
+        );
+        // Back on the first thread, which created it: still open and usable.
+        let b = Box::new_in(7u8, &c);
+        assert_eq!(*b, 7);
+    }
+}
+
+#[test]
+fn a_seal_travels_with_the_compartment_and_unseals_anywhere() {
+    for keys in [true, false] {
+        let c = compartment(keys);
+        let block = c.allocate(layout(8, 8)).unwrap().cast::<u64>();
+        // SAFETY: a fresh block of 8 bytes, aligned for `u64`.
+        unsafe { block.write(42) };
+        let addr = block.as_ptr().addr();
+        // SAFETY: the block is reached through `addr` only; no reference points into `c`.
+        if unsafe { c.seal() }.is_err() {
+            assert_eq!(c.protection(), Protection::Unavailable); // Miri
+            continue;
+        }
+        let c = on_an_older_thread(
+            move || c,
+            move |c| {
+                assert!(!c.is_open(), "sealed on the other thread, sealed here");
+                assert!(c.allocate(layout(8, 8)).is_err(), "allocate while sealed");
+                c.unseal().unwrap();
+                assert!(c.is_open());
+                // SAFETY: the block is live and the compartment open on this thread.
+                assert_eq!(unsafe { std::ptr::read_volatile(addr as *const u64) }, 42);
+                let b = Box::new_in(43u64, &c);
+                assert_eq!(*b, 43, "allocates here after the unseal");
+                drop(b);
+                // SAFETY: the block is live; no reference points into `c`.
+                unsafe { (addr as *mut u64).write_volatile(44) };
+                c
+            },
+        );
+        // Back on the sealing thread: the unseal made there holds here too.
+        assert!(c.is_open(), "unsealed on the other thread, open here");
+        // SAFETY: the block is live and the compartment open.
+        assert_eq!(unsafe { std::ptr::read_volatile(addr as *const u64) }, 44);
+        let b = Box::new_in(45u64, &c);
+        assert_eq!(*b, 45);
+        drop(b);
+        // SAFETY: `block` is live with this layout.
+        unsafe { c.deallocate(block.cast(), layout(8, 8)) };
+        c.check_invariants();
+    }
 }
 
 #[test]
