@@ -29,27 +29,76 @@
 //!   another compartment's).
 //! - **Sealing.** Where the CPU and kernel have memory protection keys (x86 PKU, Linux
 //!   `pkey_alloc`), the compartment takes a key at creation and tags its range with it
-//!   (`pkey_mprotect`); sealing then rewrites the calling thread's rights register (PKRU)
-//!   — no system call, per thread: **other threads are unaffected**. Each thread has its
-//!   own rights: a thread started (from the creating thread) while the compartment was
-//!   open inherits access; a thread started earlier has whatever its register says (on
-//!   Linux a process starts with every key but key 0 disabled), so a thread the
-//!   compartment is sent to calls [`unseal`](Compartment::unseal) before using it.
-//!   Without keys (detected at run time: `pkey_alloc` fails, or all 15 keys are taken),
-//!   sealing `mprotect`s the committed part of the range, which holds for **every
-//!   thread**. [`protection`](Compartment::protection) reports which is in use, and
+//!   (`pkey_mprotect`); sealing then rewrites the calling thread's rights register (PKRU),
+//!   with no system call. Without keys (detected at run time: `pkey_alloc` fails, or all
+//!   15 keys are taken), sealing `mprotect`s the committed part of the range.
+//!   [`protection`](Compartment::protection) reports which is in use, and
 //!   [`try_with_mprotect`](Compartment::try_with_mprotect) asks for `mprotect` anyway.
+//! - **One state, whichever thread holds it.** A `Compartment` is `Send`, and keeps one
+//!   state (open, read-only, sealed). With `mprotect` the pages carry it, for every
+//!   thread at once. With keys the rights live in a register of each thread, so the
+//!   compartment carries the state itself: every method that depends on it (`allocate`,
+//!   `deallocate`, `grow`, `shrink`, [`is_open`](Compartment::is_open),
+//!   `check_invariants`) first makes the calling thread's rights for the key agree with
+//!   it (one `rdpkru`, and a `wrpkru` only when they differ), and the seals and the
+//!   unseal write them. So a compartment sealed on one thread and sent to
+//!   another is sealed there from its first call; an unseal on any thread opens it for
+//!   the next thread that calls it; and the heap never touches its range from a thread
+//!   whose register would fault (a thread started before the key existed has no rights
+//!   for it: Linux starts a process with every key but key 0 disabled). Making this
+//!   thread's rights stricter than its register's breaks no reference: the contract of
+//!   `seal` already forbids the references that a seal would break, on every thread. What
+//!   the compartment cannot reach is a thread that touches its blocks without calling
+//!   it (raw pointers handed over by unsafe code, or the contents of a
+//!   `Box<T, Compartment>` it received): that thread has the rights its own register
+//!   holds, inherited from the thread that started it. Such a thread calls
+//!   [`is_open`](Compartment::is_open) first, or the compartment is made with
+//!   [`try_with_mprotect`](Compartment::try_with_mprotect).
 //! - **While sealed** the compartment never touches its memory: `allocate`, `grow` and
 //!   `shrink` return `AllocError`, `deallocate` leaves the block allocated (a leak the
 //!   `Allocator` contract allows), and dropping it just unmaps the reservation (the heap's
 //!   bookkeeping lives in the range and needs no tearing down).
 //!
-//! ## Faults are the point
+//! ## Sealing and live references: why `seal` is `unsafe`
 //!
-//! Touching a sealed compartment through a pointer or reference kills the process with
-//! `SIGSEGV`; that is the protection working. It is not undefined behaviour: no memory is
-//! read or written, the process stops. (A `SIGSEGV` handler that resumes execution is on
-//! its own.)
+//! A read or write the program performs on sealed memory (through a raw pointer; of
+//! references, below) faults before any byte moves,
+//! and the process stops with `SIGSEGV`, as when a stack overflow hits its guard page.
+//! That is the protection working. (A `SIGSEGV` handler that resumes execution is on its
+//! own.)
+//!
+//! The hazard is the accesses the program does *not* perform. rustc marks a `&T` argument
+//! (of a type without `UnsafeCell`) and a `&mut T` argument `dereferenceable` for the whole
+//! call, and LLVM defines that as "can be loaded from speculatively without a risk of
+//! trapping"; Rust's aliasing models likewise protect a reference argument until the call
+//! returns. LLVM acts on it: with the toolchain of this repository at `-O`, a function
+//! `f(x: &u64, n: u64)` that seals, then loops `n` times reading `*x` only when
+//! `i == 1_000_000`, gets the load hoisted out of the loop, after the seal, and dies for
+//! `n = 10`, although the program never reads `*x` while sealed. Making memory behind a
+//! live reference unreadable breaks a promise the compiler relies on: by the rules that is
+//! undefined behaviour, and a crash is only what it happens to do today. Read-only sealing
+//! has the same hazard for `&mut T`: rustc can also declare those arguments `writable`
+//! (`-Zllvm-writable`, rust-lang/unsafe-code-guidelines#584), which licenses stores the
+//! program does not make.
+//!
+//! A safe `seal(&self)` can be reached with such a reference live (a function that takes
+//! `&u64` and `&Compartment`), so it would be unsound. The alternatives were weighed:
+//!
+//! - `seal(&mut self)` is sound (every `Box`, `Vec` or reference obtained through
+//!   `&Compartment` borrows it), but then nothing except raw pointers survives a seal,
+//!   which defeats the purpose: data kept in the compartment while it is locked away.
+//! - Access only through handles that are not references (a guard that unseals for a
+//!   closure) rules out the std collections that take `&Compartment` as their allocator.
+//! - Keeping it safe and calling the fault "only a crash" is not an argument the rules
+//!   support, as above.
+//!
+//! So [`seal`](Compartment::seal) and [`seal_read_only`](Compartment::seal_read_only) are
+//! `unsafe fn`s whose contract is exactly what the compiler needs: while sealed, no
+//! reference to the compartment's memory exists (for read-only: no `&mut` one). Boxes and
+//! collections over the compartment hold raw pointers, so they may be kept, moved and
+//! dropped meanwhile, as long as nothing reads their contents. [`unseal`](Compartment::unseal)
+//! stays safe: granting access breaks no promise. The compartment itself keeps the
+//! contract: while sealed it holds no reference into its range and touches none of it.
 //!
 //! ## Miri
 //!
@@ -78,7 +127,9 @@ pub enum Protection {
     /// and the seal holds for every thread.
     Mprotect,
     /// A memory protection key: seal and unseal write the calling thread's rights register
-    /// without a system call, and hold for that thread only.
+    /// without a system call. The state follows the compartment to the thread that holds
+    /// it: each method applies it to the calling thread's register first. A thread that
+    /// reaches blocks without calling the compartment has its own register's rights.
     ProtectionKeys,
     /// The platform cannot change page protections (Miri): sealing fails with
     /// [`SealError`]; allocation works.
@@ -249,9 +300,12 @@ unsafe impl Send for RegionSource {}
 /// assert!(secrets.contains(key.as_ptr()));
 ///
 /// if secrets.protection() != Protection::Unavailable {
-///     secrets.seal().unwrap(); // now any access to `key`'s bytes faults...
+///     // SAFETY: no reference into `secrets` is live, and none is made until the
+///     // read-only seal below.
+///     unsafe { secrets.seal() }.unwrap(); // now any access to `key`'s bytes faults...
 ///     assert!(secrets.allocate(core::alloc::Layout::new::<u8>()).is_err());
-///     secrets.seal_read_only().unwrap(); // ...now reads work, writes fault...
+///     // SAFETY: no `&mut` into `secrets` is live, and none is made until the unseal.
+///     unsafe { secrets.seal_read_only() }.unwrap(); // ...now reads work, writes fault...
 ///     assert_eq!(&key[..7], b"correct");
 ///     secrets.unseal().unwrap(); // ...and now it is an ordinary heap again.
 /// }
@@ -269,8 +323,8 @@ pub struct Compartment {
     /// The heap; its backing allocator is the region source over the range. Never dropped:
     /// all its state lives in the range or inline, and the range is unmapped whole.
     heap: ManuallyDrop<FreeList<RegionSource>>,
-    /// The rights the range has now (for the sealing thread, with protection keys):
-    /// `ReadWrite` when open.
+    /// The rights the range has now: `ReadWrite` when open. With protection keys, the
+    /// calling thread's register is made to agree with it by [`enter`](Self::enter).
     state: Cell<Access>,
     /// The whole reservation, guards included: `[mapping, mapping + mapping_len)`.
     mapping: NonNull<u8>,
@@ -442,39 +496,123 @@ impl Compartment {
     }
 
     /// Whether the compartment is open (not sealed, not read-only).
+    ///
+    /// With protection keys it also applies the compartment's state to the calling thread's
+    /// rights, as every method does: a thread that received the compartment calls it
+    /// before touching blocks it reached without the compartment.
+    #[inline]
     pub fn is_open(&self) -> bool {
+        self.enter();
         self.state.get() == Access::ReadWrite
     }
 
+    /// With protection keys, makes the calling thread's rights for the key agree with
+    /// the compartment's state. Every method that depends on the state calls it first.
+    #[inline(always)]
+    fn enter(&self) {
+        if let Some(key) = self.source().key {
+            self.sync_rights(key);
+        }
+    }
+
+    /// The body of [`enter`](Self::enter): a register read, and a write if they differ.
+    #[inline(never)]
+    fn sync_rights(&self, key: Pkey) {
+        let state = self.state.get();
+        if os::pkey_access(key) != Some(state) {
+            // SAFETY: `key` tags this compartment's range only. Sealed (or read-only), the
+            // contract of `seal` (or `seal_read_only`) forbids, on every thread, the
+            // references these rights would break; open, granting access breaks nothing.
+            // A failure leaves the register as it was: the heap's own accesses then fault,
+            // which stops the process.
+            let _ = unsafe { os::pkey_set_access(key, state) };
+        }
+    }
+
     /// Makes the whole compartment inaccessible: any read or write of its memory faults
-    /// (`SIGSEGV`) until [`unseal`](Self::unseal). With protection keys, only for the
-    /// calling thread. Allocation fails meanwhile, and freed blocks stay allocated.
-    pub fn seal(&self) -> Result<(), SealError> {
-        self.set_access(Access::None)
+    /// (`SIGSEGV`) until [`unseal`](Self::unseal). With protection keys, for this thread
+    /// and for any other from its first call of a method of the compartment (see
+    /// [`Protection::ProtectionKeys`]). Allocation fails meanwhile, and freed blocks stay
+    /// allocated.
+    ///
+    /// # Safety
+    ///
+    /// Until the compartment is unsealed or dropped, no reference (`&T` or `&mut T`) to
+    /// its memory may exist: none may be live across this call (held in a variable or a
+    /// struct, or an argument of a function still running further up the stack), and none
+    /// may be created before the unseal. The compiler may read through a live reference at
+    /// any time, even where the program does not (see the module docs).
+    ///
+    /// Boxes and collections allocated in the compartment hold raw pointers: they may be
+    /// kept, moved and dropped while it is sealed, as long as nothing reads or writes their
+    /// contents (no indexing, no `Deref`, no dropping elements that need dropping). Dropping
+    /// frees nothing while sealed: the blocks stay allocated.
+    ///
+    /// ```
+    /// #![feature(allocator_api)]
+    /// let c = allockit::Compartment::new(1 << 16);
+    /// let mut secret = Vec::new_in(&c);
+    /// secret.extend_from_slice(b"hunter2");
+    /// // SAFETY: no reference into `c` is live, and `secret` is not read until the unseal.
+    /// if unsafe { c.seal() }.is_ok() {
+    ///     c.unseal().unwrap();
+    /// }
+    /// assert_eq!(secret, b"hunter2");
+    /// ```
+    ///
+    /// A safe call no longer compiles (before 0.2, `seal` took `&self` and was safe):
+    ///
+    /// ```compile_fail,E0133
+    /// #![feature(allocator_api)]
+    /// fn sum(x: &u64, c: &allockit::Compartment) -> u64 {
+    ///     c.seal().unwrap(); // `x` is live and marked dereferenceable for the whole call
+    ///     *x
+    /// }
+    /// let c = allockit::Compartment::new(4096);
+    /// let b = Box::new_in(7u64, &c);
+    /// sum(&b, &c);
+    /// ```
+    pub unsafe fn seal(&self) -> Result<(), SealError> {
+        // SAFETY: the caller keeps the contract of `seal`.
+        unsafe { self.set_access(Access::None) }
     }
 
     /// Makes the whole compartment read-only: reads succeed, writes fault, until
-    /// [`unseal`](Self::unseal). With protection keys, only for the calling thread.
-    /// Allocation fails meanwhile, and freed blocks stay allocated.
-    pub fn seal_read_only(&self) -> Result<(), SealError> {
-        self.set_access(Access::Read)
+    /// [`unseal`](Self::unseal), on every thread as for [`seal`](Self::seal). Allocation
+    /// fails meanwhile, and freed blocks stay allocated.
+    ///
+    /// # Safety
+    ///
+    /// The contract of [`seal`](Self::seal), for mutable references only: until the
+    /// compartment is unsealed or dropped, no `&mut T` to its memory may exist (none live
+    /// across this call, none created before the unseal), since the compiler may write
+    /// through one where the program does not. Shared references stay valid: reads work.
+    pub unsafe fn seal_read_only(&self) -> Result<(), SealError> {
+        // SAFETY: the caller keeps the contract of `seal_read_only`.
+        unsafe { self.set_access(Access::Read) }
     }
 
-    /// Makes the compartment readable and writable again (with protection keys: for the
-    /// calling thread, which is also how another thread gains access).
+    /// Makes the compartment readable and writable again, from whichever thread holds it
+    /// (with protection keys, for the others from their next call of one of its methods).
     pub fn unseal(&self) -> Result<(), SealError> {
-        self.set_access(Access::ReadWrite)
+        // SAFETY: granting read and write access invalidates no reference.
+        unsafe { self.set_access(Access::ReadWrite) }
     }
 
     /// Applies `access` to the committed range (or to this thread's key rights).
-    fn set_access(&self, access: Access) -> Result<(), SealError> {
+    ///
+    /// # Safety
+    ///
+    /// With [`Access::None`], the contract of [`seal`](Self::seal); with [`Access::Read`],
+    /// that of [`seal_read_only`](Self::seal_read_only).
+    unsafe fn set_access(&self, access: Access) -> Result<(), SealError> {
         let s = self.source();
         let done = match (self.protection(), s.key) {
             (Protection::Unavailable, _) => Err(SealError),
-            // SAFETY: `key` tags this compartment's range only. While sealed, the
-            // compartment itself touches none of it (`allocate`, `grow`, `shrink` fail,
-            // `deallocate` leaks, `drop` only unmaps); a user access through a block
-            // faults, which stops the process without reading or writing memory.
+            // SAFETY: `key` tags this compartment's range only. The caller guarantees that
+            // no reference the access forbids points into it; the compartment holds none
+            // and, while sealed, touches none of it (`allocate`, `grow`, `shrink` fail,
+            // `deallocate` leaks, `drop` only unmaps).
             (_, Some(key)) => unsafe { os::pkey_set_access(key, access) }.map_err(|_| SealError),
             (_, None) if s.committed.get() == 0 => Ok(()),
             (_, None) => {
@@ -645,11 +783,13 @@ mod tests {
         let b = c.allocate(layout(100, 8)).unwrap();
         match c.protection() {
             Protection::Unavailable => {
-                assert_eq!(c.seal(), Err(SealError));
+                // SAFETY: `b` is a raw block; no reference points into `c`.
+                assert_eq!(unsafe { c.seal() }, Err(SealError));
                 assert!(c.is_open(), "a failed seal changes nothing");
             }
             _ => {
-                c.seal().unwrap();
+                // SAFETY: as above.
+                unsafe { c.seal() }.unwrap();
                 assert!(c.allocate(layout(8, 8)).is_err());
                 assert!(
                     c.allocate(layout(0, 8)).is_ok(),

@@ -265,6 +265,7 @@ mod pkey_sys {
             pkey: c_int,
         ) -> c_int;
         pub(super) fn pkey_set(pkey: c_int, access_rights: c_uint) -> c_int;
+        pub(super) fn pkey_get(pkey: c_int) -> c_int;
     }
 
     /// `PKEY_DISABLE_ACCESS`: loads and stores through the key fault.
@@ -351,6 +352,26 @@ pub(crate) unsafe fn pkey_set_access(key: Pkey, access: Access) -> Result<(), Un
     {
         let _ = (key, access);
         Err(Unsupported)
+    }
+}
+
+/// The calling thread's rights for memory tagged with `key` (read from the PKRU register,
+/// without a system call), or `None` if they cannot be read.
+pub(crate) fn pkey_access(key: Pkey) -> Option<Access> {
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+    {
+        // SAFETY: `pkey_get` takes a plain integer and touches no memory of ours.
+        let rights = unsafe { pkey_sys::pkey_get(key.0) };
+        match u32::try_from(rights).ok()? {
+            0 => Some(Access::ReadWrite),
+            pkey_sys::DISABLE_WRITE => Some(Access::Read),
+            _ => Some(Access::None), // access disabled, whatever the write bit says
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+    {
+        let _ = key;
+        None
     }
 }
 

@@ -61,20 +61,24 @@ fn write_after_seal(keys: bool) {
     let c = compartment(keys);
     let mut v = Vec::new_in(&c);
     v.extend_from_slice(&[1u8; 100]);
-    c.seal().unwrap();
+    let p = v.as_mut_ptr();
+    // SAFETY: no reference into `c` is live; the block is reached through `p` only.
+    unsafe { c.seal() }.unwrap();
     eprintln!("reached the fault");
     // SAFETY: the block is live; the write is meant to fault.
-    unsafe { std::ptr::write_volatile(v.as_mut_ptr(), 2) };
+    unsafe { std::ptr::write_volatile(p, 2) };
 }
 
 /// Reads a block of a sealed compartment.
 fn read_after_seal(keys: bool) {
     let c = compartment(keys);
     let b = Box::new_in(7u64, &c);
-    c.seal().unwrap();
+    let p: *const u64 = &*b;
+    // SAFETY: no reference into `c` is live; the block is reached through `p` only.
+    unsafe { c.seal() }.unwrap();
     eprintln!("reached the fault");
     // SAFETY: the block is live; the read is meant to fault.
-    let x = unsafe { std::ptr::read_volatile(&*b) };
+    let x = unsafe { std::ptr::read_volatile(p) };
     eprintln!("read {x}");
 }
 
@@ -83,7 +87,9 @@ fn write_after_seal_read_only(keys: bool) {
     let c = compartment(keys);
     let mut v = Vec::new_in(&c);
     v.extend_from_slice(b"sealed");
-    c.seal_read_only().unwrap();
+    let p = v.as_mut_ptr();
+    // SAFETY: no `&mut` into `c` is live, and none is made: the write goes through `p`.
+    unsafe { c.seal_read_only() }.unwrap();
     assert_eq!(
         &v[..],
         b"sealed",
@@ -93,7 +99,31 @@ fn write_after_seal_read_only(keys: bool) {
     assert_eq!(unsafe { std::ptr::read_volatile(v.as_ptr()) }, b's');
     eprintln!("reached the fault");
     // SAFETY: the block is live; the write is meant to fault.
-    unsafe { std::ptr::write_volatile(v.as_mut_ptr(), b'S') };
+    unsafe { std::ptr::write_volatile(p, b'S') };
+}
+
+/// Seals on this thread, sends the compartment to a thread started while it was open
+/// (with protection keys, that thread inherited access), which must see it sealed and
+/// fault reading it.
+fn read_on_another_thread_after_seal(keys: bool) {
+    let c = compartment(keys);
+    let block = c.allocate(layout(8, 8)).unwrap().cast::<u64>();
+    // SAFETY: a fresh block of 8 bytes, aligned for `u64`.
+    unsafe { block.write(42) };
+    let addr = block.as_ptr().addr();
+    let (tx, rx) = std::sync::mpsc::channel::<Compartment>();
+    let other = std::thread::spawn(move || {
+        let c = rx.recv().unwrap();
+        assert!(!c.is_open(), "the other thread sees the seal");
+        eprintln!("reached the fault");
+        // SAFETY: the block is live; the read is meant to fault.
+        let x = unsafe { std::ptr::read_volatile(addr as *const u64) };
+        eprintln!("read {x}");
+    });
+    // SAFETY: the block is reached through `addr` only; no reference points into `c`.
+    unsafe { c.seal() }.unwrap();
+    tx.send(c).unwrap();
+    let _ = other.join();
 }
 
 /// Writes to the guard gap just past the end of the range.
@@ -129,6 +159,8 @@ death_tests! {
     write_after_seal_read_only_faults: write_after_seal_read_only(true);
     write_after_seal_read_only_faults_mprotect: write_after_seal_read_only(false);
     guard_after_the_range_faults: write_past_the_range(true);
+    read_on_another_thread_after_seal_faults: read_on_another_thread_after_seal(true);
+    read_on_another_thread_after_seal_faults_mprotect: read_on_another_thread_after_seal(false);
 }
 
 fn layout(size: usize, align: usize) -> Layout {
@@ -244,17 +276,22 @@ fn unseal_restores_contents_and_sealed_allocation_fails() {
         let mut v = Vec::new_in(&c);
         v.extend(0..1000u32);
         if c.protection() == Protection::Unavailable {
-            assert_eq!(c.seal(), Err(SealError));
-            assert_eq!(c.seal_read_only(), Err(SealError));
+            // SAFETY: `v` holds a raw pointer and no reference into `c` is live.
+            assert_eq!(unsafe { c.seal() }, Err(SealError));
+            // SAFETY: as above.
+            assert_eq!(unsafe { c.seal_read_only() }, Err(SealError));
             assert!(c.is_open(), "a failed seal leaves the compartment open");
             continue;
         }
-        c.seal().unwrap();
+        // SAFETY: `v` holds a raw pointer and no reference into `c` is live; `v` is not
+        // touched until the read-only seal.
+        unsafe { c.seal() }.unwrap();
         assert!(!c.is_open());
         assert!(c.allocate(layout(8, 8)).is_err(), "allocate while sealed");
         assert!(c.allocate_zeroed(layout(8, 8)).is_err());
         assert!(c.allocate(layout(0, 8)).is_ok(), "zero size stays dangling");
-        c.seal_read_only().unwrap();
+        // SAFETY: no `&mut` into `c` is live; `v` is only read until the unseal.
+        unsafe { c.seal_read_only() }.unwrap();
         assert_eq!(v.iter().sum::<u32>(), 999 * 1000 / 2);
         assert!(
             c.allocate(layout(8, 8)).is_err(),
@@ -280,7 +317,9 @@ fn unseal_restores_contents_and_sealed_allocation_fails() {
 fn a_block_freed_while_sealed_stays_allocated() {
     let c = compartment(true);
     let b = Box::new_in([3u8; 64], &c);
-    if c.seal().is_err() {
+    // SAFETY: no reference into `c` is live; `b` is dropped without being read (its
+    // contents need no drop).
+    if unsafe { c.seal() }.is_err() {
         return; // Miri: sealing is unavailable
     }
     drop(b); // a leak, not a fault
@@ -294,7 +333,8 @@ fn a_block_freed_while_sealed_stays_allocated() {
 fn dropping_a_sealed_compartment_unmaps_it() {
     let c = compartment(true);
     let b = c.allocate(layout(100, 8)).unwrap();
-    let _ = c.seal();
+    // SAFETY: `b` is a raw block; no reference points into `c`.
+    let _ = unsafe { c.seal() };
     let _ = b;
     drop(c); // does not touch the sealed memory
 }
@@ -319,7 +359,8 @@ fn protection_is_reported_consistently() {
     // Keys run out (15 per process): later compartments fall back, and all still seal.
     let many: Vec<_> = (0..20).map(|_| Compartment::new(4096)).collect();
     for m in &many {
-        m.seal().unwrap();
+        // SAFETY: nothing was allocated in `m`.
+        unsafe { m.seal() }.unwrap();
         m.unseal().unwrap();
     }
     if c.protection() == Protection::ProtectionKeys {
@@ -332,8 +373,10 @@ fn protection_is_reported_consistently() {
     }
 }
 
+/// The one gap of key sealing: a thread that reaches blocks without ever calling the
+/// compartment keeps the rights of its own register (here inherited while open).
 #[test]
-fn with_keys_a_seal_holds_for_the_sealing_thread_only() {
+fn with_keys_a_thread_that_never_calls_the_compartment_keeps_its_rights() {
     let c = Compartment::new(1 << 16);
     if c.protection() != Protection::ProtectionKeys {
         eprintln!("no protection keys here: {:?}", c.protection());
@@ -349,12 +392,90 @@ fn with_keys_a_seal_holds_for_the_sealing_thread_only() {
             // SAFETY: the box is live until after the join; this thread has access.
             unsafe { std::ptr::read_volatile(addr as *const u64) }
         });
-        c.seal().unwrap();
+        // SAFETY: `b` is not read until the unseal; the other thread reads through `addr`.
+        unsafe { c.seal() }.unwrap();
         barrier.wait();
         assert_eq!(t.join().unwrap(), 42, "the other thread still reads it");
     });
     c.unseal().unwrap();
     assert_eq!(*b, 42);
+}
+
+/// Runs `work` on a thread started before the compartment it will be given exists (with
+/// protection keys, such a thread has no rights for the compartment's key of its own),
+/// hands it `c`, and returns what `work` gives back.
+fn on_an_older_thread<T: Send + 'static>(
+    make: impl FnOnce() -> Compartment,
+    work: impl FnOnce(Compartment) -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel::<Compartment>();
+    let older = std::thread::spawn(move || work(rx.recv().unwrap()));
+    tx.send(make()).unwrap();
+    older.join().unwrap()
+}
+
+#[test]
+fn an_open_compartment_works_on_the_thread_it_is_sent_to() {
+    for keys in [true, false] {
+        let c = on_an_older_thread(
+            || compartment(keys),
+            |c| {
+                assert!(c.is_open());
+                let mut v = Vec::new_in(&c);
+                v.extend(0..100u32);
+                assert_eq!(v.iter().sum::<u32>(), 4950);
+                drop(v);
+                c.check_invariants();
+                c
+            },
+        );
+        // Back on the first thread, which created it: still open and usable.
+        let b = Box::new_in(7u8, &c);
+        assert_eq!(*b, 7);
+    }
+}
+
+#[test]
+fn a_seal_travels_with_the_compartment_and_unseals_anywhere() {
+    for keys in [true, false] {
+        let c = compartment(keys);
+        let block = c.allocate(layout(8, 8)).unwrap().cast::<u64>();
+        // SAFETY: a fresh block of 8 bytes, aligned for `u64`.
+        unsafe { block.write(42) };
+        let addr = block.as_ptr().addr();
+        // SAFETY: the block is reached through `addr` only; no reference points into `c`.
+        if unsafe { c.seal() }.is_err() {
+            assert_eq!(c.protection(), Protection::Unavailable); // Miri
+            continue;
+        }
+        let c = on_an_older_thread(
+            move || c,
+            move |c| {
+                assert!(!c.is_open(), "sealed on the other thread, sealed here");
+                assert!(c.allocate(layout(8, 8)).is_err(), "allocate while sealed");
+                c.unseal().unwrap();
+                assert!(c.is_open());
+                // SAFETY: the block is live and the compartment open on this thread.
+                assert_eq!(unsafe { std::ptr::read_volatile(addr as *const u64) }, 42);
+                let b = Box::new_in(43u64, &c);
+                assert_eq!(*b, 43, "allocates here after the unseal");
+                drop(b);
+                // SAFETY: the block is live; no reference points into `c`.
+                unsafe { (addr as *mut u64).write_volatile(44) };
+                c
+            },
+        );
+        // Back on the sealing thread: the unseal made there holds here too.
+        assert!(c.is_open(), "unsealed on the other thread, open here");
+        // SAFETY: the block is live and the compartment open.
+        assert_eq!(unsafe { std::ptr::read_volatile(addr as *const u64) }, 44);
+        let b = Box::new_in(45u64, &c);
+        assert_eq!(*b, 45);
+        drop(b);
+        // SAFETY: `block` is live with this layout.
+        unsafe { c.deallocate(block.cast(), layout(8, 8)) };
+        c.check_invariants();
+    }
 }
 
 #[test]
