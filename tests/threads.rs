@@ -94,10 +94,6 @@ fn sizes(seed: u64) -> impl FnMut() -> usize {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "minutes under Miri; producer_consumer_pair covers remote frees"
-)]
 fn blocks_cross_a_ring_of_threads_and_come_back_home() {
     const THREADS: usize = 4;
     let rounds = if cfg!(miri) { 12 } else { 3000 };
@@ -144,11 +140,6 @@ fn blocks_cross_a_ring_of_threads_and_come_back_home() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "minutes under Miri; tests/global_thread_cache.rs covers threads that exit \
-              while their blocks live on"
-)]
 fn producers_exit_while_their_blocks_live_on_and_their_memory_is_reused() {
     let live: Live = Arc::default();
     let tc = ThreadCache::new();
