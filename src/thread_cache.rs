@@ -157,76 +157,6 @@ static SHARED: Mutex<Shared> = Mutex::new(Shared {
 /// Segments whose thread exited while they held live blocks.
 static ABANDONED_LIST: Mutex<SegmentList> = Mutex::new(SegmentList::new());
 
-/// Locks the shared state, ignoring poisoning: no code that can panic runs under it.
-fn shared() -> std::sync::MutexGuard<'static, Shared> {
-    SHARED.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A heap struct from the pool, or null if the OS refuses memory for more. The heap is
-/// put on the live list.
-fn pool_take() -> *mut Heap {
-    let mut s = shared();
-    let heap = if !s.free.is_null() {
-        let heap = s.free;
-        // SAFETY: pooled heaps are valid and owned by the pool.
-        s.free = unsafe { (*heap).next_free };
-        heap
-    } else {
-        if s.chunk_left == 0 {
-            let Ok(chunk) = crate::os::map(PAGE) else {
-                return ptr::null_mut();
-            };
-            s.chunk = chunk.as_ptr().cast();
-            s.chunk_left = PAGE / size_of::<Heap>();
-        }
-        let heap = s.chunk;
-        s.chunk_left -= 1;
-        // SAFETY: the chunk has room for `chunk_left + 1` heaps; the mapping is
-        // page-aligned, which satisfies `Heap`'s alignment. Pool chunks are never unmapped.
-        unsafe {
-            s.chunk = heap.add(1);
-            heap.write(Heap::new());
-        }
-        heap
-    };
-    // SAFETY: `heap` is valid and, off the free list, on no list; the live list's members
-    // are valid heaps, linked only under the lock, which is held.
-    unsafe {
-        (*heap).live_prev = ptr::null_mut();
-        (*heap).live_next = s.live;
-        if !s.live.is_null() {
-            (*s.live).live_prev = heap;
-        }
-    }
-    s.live = heap;
-    heap
-}
-
-/// Returns a heap struct with no pages or segments to the pool.
-fn pool_give(heap: *mut Heap) {
-    let mut s = shared();
-    pool_give_locked(&mut s, heap);
-}
-
-/// [`pool_give`] with the lock already held.
-fn pool_give_locked(s: &mut Shared, heap: *mut Heap) {
-    // SAFETY: the caller hands over the heap, which no thread uses any more; it is on the
-    // live list, whose members are valid and linked only under the lock.
-    unsafe {
-        let (prev, next) = ((*heap).live_prev, (*heap).live_next);
-        if prev.is_null() {
-            s.live = next;
-        } else {
-            (*prev).live_next = next;
-        }
-        if !next.is_null() {
-            (*next).live_prev = prev;
-        }
-        (*heap).next_free = s.free;
-    }
-    s.free = heap;
-}
-
 /// Gives this thread a heap, or returns null (then requests use the fallback heap).
 #[cold]
 #[inline(never)]
@@ -498,6 +428,30 @@ unsafe fn unlink_segment(heap: *mut Heap, seg: *mut Segment) {
     }
 }
 
+/// Collects every page of `seg` in use, frees the slots of those left with no live
+/// block and passes the others to `keep`; true when some page is still in use.
+///
+/// # Safety
+///
+/// The calling thread owns `seg`; its pages are on no circle that will be used again.
+unsafe fn sweep_segment(seg: *mut Segment, mut keep: impl FnMut(*mut Page)) -> bool {
+    // SAFETY: forwarded; only `seg`'s own pages and header are written.
+    unsafe {
+        for slot in 1..segment::PAGES {
+            let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
+            if (*page).in_use {
+                collect(page);
+                if (*page).used == 0 {
+                    free_slot(page);
+                } else {
+                    keep(page);
+                }
+            }
+        }
+        (*seg).used_slots != 0
+    }
+}
+
 /// Gives up all of `heap`'s segments: empty pages and segments are released, the rest
 /// put on the abandoned list. `heap` is left with nothing.
 ///
@@ -522,16 +476,7 @@ unsafe fn abandon(heap: *mut Heap) {
         (*heap).segments = ptr::null_mut();
         while !seg.is_null() {
             let next = (*seg).next;
-            for slot in 1..segment::PAGES {
-                let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
-                if (*page).in_use {
-                    collect(page);
-                    if (*page).used == 0 {
-                        free_slot(page);
-                    }
-                }
-            }
-            if (*seg).used_slots == 0 {
+            if !sweep_segment(seg, |_| {}) {
                 segment::release_segment(seg);
             } else {
                 // Release: the adopter's Acquire (through the list's mutex) sees the pages.
@@ -560,18 +505,7 @@ unsafe fn adopt(heap: *mut Heap) -> bool {
         // stacks, which `collect` takes. Pages are linked only after being collected.
         unsafe {
             (*seg).owner.store(heap.cast::<Owner>(), Ordering::Release);
-            for slot in 1..segment::PAGES {
-                let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
-                if (*page).in_use {
-                    collect(page);
-                    if (*page).used == 0 {
-                        free_slot(page);
-                    } else {
-                        push_page(heap, page);
-                    }
-                }
-            }
-            if (*seg).used_slots == 0 {
+            if !sweep_segment(seg, |page| push_page(heap, page)) {
                 segment::release_segment(seg);
             } else {
                 link_segment(heap, seg);
@@ -952,6 +886,9 @@ unsafe impl core::alloc::GlobalAlloc for ThreadCache {
 }
 
 mod fork;
+mod pool;
+
+use pool::{pool_give, pool_take, shared};
 
 #[cfg(test)]
 mod tests;

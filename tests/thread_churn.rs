@@ -26,7 +26,7 @@ const SHAPE: (usize, usize, usize, usize) = (8, 30, 4000, 20000);
 #[cfg(all(not(miri), debug_assertions))]
 const SHAPE: (usize, usize, usize, usize) = (4, 8, 3000, 4000);
 #[cfg(miri)]
-const SHAPE: (usize, usize, usize, usize) = (2, 3, 40, 60);
+const SHAPE: (usize, usize, usize, usize) = (2, 2, 30, 40);
 
 /// A tagged block: its first word is its own address, its second its size; the other
 /// bytes follow `fill`.

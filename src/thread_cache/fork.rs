@@ -23,7 +23,8 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 use std::sync::MutexGuard;
 
-use super::{ABANDONED_LIST, HEAP, Shared, abandon, pool_give_locked, shared};
+use super::pool::{pool_give_locked, shared};
+use super::{ABANDONED_LIST, HEAP, Shared, abandon};
 use crate::segment::{self, SegmentList};
 
 /// The three guards the forking thread holds across `fork`.
