@@ -707,6 +707,7 @@ impl ThreadCache {
     /// and abort on `false`, as glibc does.
     ///
     /// ```
+    /// #![feature(allocator_api)]
     /// use allockit::ThreadCache;
     /// use std::alloc::{Allocator, Layout};
     ///
