@@ -83,6 +83,17 @@ struct Heap {
     segments: Vec<usize>,
 }
 
+impl Heap {
+    /// A heap with no pages; `tag` is its `owner` value (2 and up).
+    fn new(tag: usize) -> Self {
+        Heap {
+            tag,
+            head: NIL,
+            segments: Vec::new(),
+        }
+    }
+}
+
 fn seg_of(page: usize) -> usize {
     page / SLOTS
 }
@@ -424,11 +435,7 @@ fn scenario(old_protocol: bool) {
 
     let w = world.clone();
     let a = thread::spawn(move || {
-        let mut heap = Heap {
-            tag: 2,
-            head: NIL,
-            segments: Vec::new(),
-        };
+        let mut heap = Heap::new(2);
         let blocks: Vec<u32> = (0..6).filter_map(|_| w.alloc(&mut heap)).collect();
         for (i, &b) in blocks.iter().enumerate() {
             if i % 3 == 0 {
@@ -446,11 +453,7 @@ fn scenario(old_protocol: bool) {
 
     let w = world.clone();
     let b = thread::spawn(move || {
-        let mut heap = Heap {
-            tag: 3,
-            head: NIL,
-            segments: Vec::new(),
-        };
+        let mut heap = Heap::new(3);
         // A posts four blocks; free each as it arrives, racing A's exit.
         let mut freed = 0;
         while freed < 4 {
@@ -467,11 +470,7 @@ fn scenario(old_protocol: bool) {
 
     let w = world.clone();
     let c = thread::spawn(move || {
-        let mut heap = Heap {
-            tag: 4,
-            head: NIL,
-            segments: Vec::new(),
-        };
+        let mut heap = Heap::new(4);
         let mut mine = Vec::new();
         for _ in 0..4 {
             thread::yield_now();
