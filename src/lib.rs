@@ -130,7 +130,7 @@ pub use scope::Scope;
 pub use size_classes::SizeClasses;
 pub use slab::{Slab, SlabStats};
 #[cfg(feature = "std")]
-pub use thread_cache::{ThreadCache, ThreadCacheStats};
+pub use thread_cache::{OptionsError, ThreadCache, ThreadCacheOptions, ThreadCacheStats};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

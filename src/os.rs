@@ -196,6 +196,99 @@ pub(crate) unsafe fn remap(
     Err(Unsupported)
 }
 
+/// Gives the pages of `[ptr, ptr + len)` back to the OS while keeping the range mapped:
+/// `madvise(MADV_DONTNEED)`, after which the pages read as zero and cost no memory until
+/// touched again, or with `lazy`, `MADV_FREE`, which lets the kernel take them only under
+/// memory pressure (cheaper, but the process's RSS does not fall at once). Returns whether
+/// the kernel accepted.
+///
+/// Miri has no `madvise`: there the range is zeroed instead, which keeps the observable
+/// contents of `MADV_DONTNEED` (code that wrongly relied on purged contents still fails
+/// under Miri) without returning memory.
+///
+/// # Safety
+///
+/// `ptr` is page-aligned, `len` a multiple of the page size, the range lies inside
+/// read-write mappings made by [`map`], and nothing relies on its contents afterwards.
+pub(crate) unsafe fn purge(ptr: NonNull<u8>, len: usize, lazy: bool) -> bool {
+    debug_assert!(
+        ptr.as_ptr().addr().is_multiple_of(page_size()) && len.is_multiple_of(page_size())
+    );
+    #[cfg(miri)]
+    {
+        let _ = lazy;
+        // SAFETY: the range is writable memory whose contents nobody needs (caller).
+        unsafe { ptr.as_ptr().write_bytes(0, len) };
+        true
+    }
+    #[cfg(not(miri))]
+    {
+        let advice = if lazy {
+            mm::Advice::LinuxFree
+        } else {
+            mm::Advice::LinuxDontNeed
+        };
+        // SAFETY: forwarded from the caller; the advice only drops contents of private
+        // anonymous pages that nobody relies on.
+        unsafe { mm::madvise(ptr.as_ptr().cast::<c_void>(), len, advice) }.is_ok()
+    }
+}
+
+/// Milliseconds on the monotonic clock (from an arbitrary origin); for purge delays.
+pub(crate) fn now_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64)
+        .wrapping_mul(1000)
+        .wrapping_add(t.tv_nsec as u64 / 1_000_000)
+}
+
+/// Moves the pages of the mapping `[from, from + len)` to `to`, replacing the first
+/// `len` bytes of the mapping there, without copying (`mremap` with `MREMAP_FIXED`); the
+/// old range is unmapped. On failure nothing changed.
+///
+/// # Safety
+///
+/// `[from, from + len)` is a whole mapping (or the whole remaining part of one) made by
+/// [`map`] that nothing accesses afterwards; `[to, to + len)` lies inside a mapping made
+/// by [`map`] whose contents nobody needs; both page-aligned, `len` a multiple of the page.
+#[cfg(all(target_os = "linux", not(miri)))]
+pub(crate) unsafe fn move_mapping(
+    from: NonNull<u8>,
+    len: usize,
+    to: NonNull<u8>,
+) -> Result<(), Unsupported> {
+    // SAFETY: forwarded from the caller.
+    let moved = unsafe {
+        mm::mremap_fixed(
+            from.as_ptr().cast::<c_void>(),
+            len,
+            len,
+            mm::MremapFlags::MAYMOVE,
+            to.as_ptr().cast::<c_void>(),
+        )
+    }
+    .map_err(|_| Unsupported)?;
+    if moved.cast::<u8>() == to.as_ptr() {
+        Ok(())
+    } else {
+        Err(Unsupported)
+    }
+}
+
+/// `mremap` does not exist (or Miri cannot emulate it): callers copy instead.
+///
+/// # Safety
+///
+/// Same contract as the Linux version; this one never touches memory.
+#[cfg(not(all(target_os = "linux", not(miri))))]
+pub(crate) unsafe fn move_mapping(
+    _from: NonNull<u8>,
+    _len: usize,
+    _to: NonNull<u8>,
+) -> Result<(), Unsupported> {
+    Err(Unsupported)
+}
+
 /// Eight bytes from the kernel's random source (`getrandom`), for secrets such as the
 /// hardened heap's canaries. Never fails: if the kernel refuses, the bytes are mixed from
 /// the address of a stack local and the clock instead (weaker, but still

@@ -28,7 +28,18 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::os;
 
+mod large;
 pub(crate) mod map;
+pub(crate) mod options;
+mod purge;
+
+pub(crate) use large::{
+    LARGE_BLOCKS, LARGE_BYTES, alloc_large, cached as cached_large, free_large, large_usable,
+    resize_large,
+};
+pub(crate) use purge::{
+    PAGES_IN_USE, PURGED_BYTES, next_global_deadline, purge_segment, purge_tick, schedule_purge,
+};
 
 /// log2 of the segment size.
 pub(crate) const SEGMENT_SHIFT: u32 = 22;
@@ -40,8 +51,6 @@ pub(crate) const PAGE_SHIFT: u32 = 16;
 pub(crate) const PAGE: usize = 1 << PAGE_SHIFT;
 /// Page slots per segment; slot 0 holds the header.
 pub(crate) const PAGES: usize = SEGMENT / PAGE;
-/// Small segments kept mapped for reuse instead of being unmapped.
-const CACHE: usize = 4;
 
 /// An opaque owner: the heap type lives in `thread_cache.rs`.
 pub(crate) type Owner = u8;
@@ -111,6 +120,11 @@ pub(crate) struct Segment {
     pub(crate) free_slots: u64,
     /// Pages in use.
     pub(crate) used_slots: u32,
+    /// Bit `i` set: slot `i` is free but its memory may still be resident (a subset of
+    /// `free_slots`); cleared when the slot is purged or taken again.
+    pub(crate) dirty: u64,
+    /// When the dirty slots are due to be purged (`os::now_ms`); `u64::MAX` for never.
+    pub(crate) purge_at: u64,
     /// Links in the owner's segment list, the abandoned list or the cache.
     pub(crate) next: *mut Segment,
     /// See `next` (only the owner's list is doubly linked).
@@ -119,12 +133,8 @@ pub(crate) struct Segment {
     pub(crate) pages: [Page; PAGES],
 }
 
-/// Live segments (small, including cached ones) and large blocks, for `stats`.
+/// Small segments mapped (in use, abandoned or cached), for `stats`.
 pub(crate) static SMALL_SEGMENTS: AtomicUsize = AtomicUsize::new(0);
-/// Large blocks currently mapped.
-pub(crate) static LARGE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
-/// Bytes of the large blocks' mappings.
-pub(crate) static LARGE_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// A list of segments behind a mutex: the abandoned list and the cache.
 pub(crate) struct SegmentList {
@@ -155,6 +165,11 @@ impl SegmentList {
         self.len += 1;
     }
 
+    /// The first segment (the others follow through `next`), or null.
+    pub(crate) fn first(&self) -> *mut Segment {
+        self.head
+    }
+
     /// Pops a segment, if any.
     pub(crate) fn pop(&mut self) -> Option<*mut Segment> {
         if self.head.is_null() {
@@ -168,7 +183,7 @@ impl SegmentList {
     }
 }
 
-/// Empty small segments kept for reuse (at most [`CACHE`]).
+/// Empty small segments kept for reuse (at most `ThreadCacheOptions::segment_cache`).
 pub(crate) static CACHED: std::sync::Mutex<SegmentList> = std::sync::Mutex::new(SegmentList::new());
 
 /// Locks a list, ignoring poisoning: no code that can panic runs while one is held.
@@ -201,7 +216,7 @@ pub(crate) unsafe fn page_of(seg: *mut Segment, addr: usize) -> *mut Page {
 
 /// Maps `len` bytes aligned to `align` (a power of two, at least the OS page): maps
 /// `len + align - page` and unmaps the ends.
-fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
+pub(crate) fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
     let page = os::page_size();
     let over = len.checked_add(align - page)?;
     let raw = os::map(over).ok()?;
@@ -247,6 +262,8 @@ pub(crate) fn new_segment(owner: *mut Owner) -> Option<*mut Segment> {
             block: ptr::null_mut(),
             free_slots: !1,
             used_slots: 0,
+            dirty: 0,
+            purge_at: u64::MAX,
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
             pages: [const { empty_page_desc() }; PAGES],
@@ -287,7 +304,9 @@ pub(crate) const fn empty_page_desc() -> Page {
 pub(crate) unsafe fn release_segment(seg: *mut Segment) {
     {
         let mut cache = lock(&CACHED);
-        if cache.len < CACHE {
+        if cache.len < options::SEGMENT_CACHE.load(Ordering::Relaxed) {
+            // SAFETY: the segment is the caller's, and now the cache's under its lock.
+            unsafe { purge::schedule_cached(seg) };
             cache.push(seg);
             return;
         }
@@ -296,67 +315,6 @@ pub(crate) unsafe fn release_segment(seg: *mut Segment) {
     map::remove(seg.addr());
     // SAFETY: forwarded from the caller; the segment was mapped whole by `map_aligned`.
     unsafe { os::unmap(NonNull::new_unchecked(seg.cast::<u8>()), SEGMENT) };
-}
-
-/// Maps a large block of `size` bytes aligned to `align`; returns the block and its
-/// usable size.
-pub(crate) fn alloc_large(size: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
-    if align > SEGMENT {
-        return None;
-    }
-    let page = os::page_size();
-    let offset = align.max(page);
-    let len = offset
-        .checked_add(size)?
-        .checked_next_multiple_of(page)
-        .filter(|&len| len <= isize::MAX as usize - SEGMENT)?;
-    let base = map_aligned(len, SEGMENT)?;
-    base.as_ptr().expose_provenance();
-    // SAFETY: `offset < len`, inside the fresh mapping.
-    let block = unsafe { base.add(offset) };
-    let seg = base.as_ptr().cast::<Segment>();
-    // SAFETY: the fields before `pages` (a few words) fit in the first OS page of the fresh
-    // mapping, before the block; `pages` of a large segment is never touched, and the
-    // mapping (over 16 KiB, or `offset` plus a block) is larger than the whole header.
-    unsafe {
-        (&raw mut (*seg).owner).write(AtomicPtr::new(LARGE));
-        (&raw mut (*seg).map_len).write(len);
-        (&raw mut (*seg).block).write(block.as_ptr());
-    }
-    if !map::insert(base.as_ptr().addr()) {
-        // SAFETY: the fresh mapping, which nothing references.
-        unsafe { os::unmap(base, len) };
-        return None;
-    }
-    LARGE_BLOCKS.fetch_add(1, Ordering::Relaxed);
-    LARGE_BYTES.fetch_add(len, Ordering::Relaxed);
-    Some((block, len - offset))
-}
-
-/// The usable bytes of the large block of segment `seg`.
-///
-/// # Safety
-///
-/// `seg` is the header of a live large block.
-pub(crate) unsafe fn large_usable(seg: *mut Segment) -> usize {
-    // SAFETY: forwarded from the caller; a large header is written once, before the block
-    // is handed out, and never changes.
-    unsafe { (*seg).map_len - ((*seg).block.addr() - seg.addr()) }
-}
-
-/// Unmaps a large block.
-///
-/// # Safety
-///
-/// `seg` is the header of a live large block that nothing will use again.
-pub(crate) unsafe fn free_large(seg: *mut Segment) {
-    // SAFETY: forwarded from the caller.
-    let len = unsafe { (*seg).map_len };
-    LARGE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
-    LARGE_BYTES.fetch_sub(len, Ordering::Relaxed);
-    map::remove(seg.addr());
-    // SAFETY: the whole mapping belongs to this block, which is dead.
-    unsafe { os::unmap(NonNull::new_unchecked(seg.cast::<u8>()), len) };
 }
 
 /// Takes every block on `page`'s `thread_free` stack onto its free list; returns how

@@ -44,11 +44,14 @@ use core::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use crate::api::{AllocError, Allocator, Layout, dangling};
+use crate::os;
 use crate::segment::{
     self, ABANDONED, LARGE, Owner, PAGE, Page, Segment, SegmentList, collect, extend, page_of,
     push_remote, segment_of,
 };
 use crate::size_class::{CLASSES, class_for, size_of_class};
+
+pub use crate::segment::options::{OptionsError, ThreadCacheOptions};
 
 /// Pages visited around a class's circle before a fresh page is taken.
 const SEARCH: usize = 8;
@@ -66,6 +69,8 @@ pub(crate) struct Heap {
     live_next: *mut Heap,
     /// See `live_next`.
     live_prev: *mut Heap,
+    /// The earliest purge deadline (`os::now_ms`) among its segments; `u64::MAX` if none.
+    purge_at: u64,
 }
 
 /// The page every empty class points at: its free list is null, so the fast path falls
@@ -91,6 +96,7 @@ impl Heap {
             next_free: ptr::null_mut(),
             live_next: ptr::null_mut(),
             live_prev: ptr::null_mut(),
+            purge_at: u64::MAX,
         }
     }
 }
@@ -249,6 +255,7 @@ unsafe fn heap_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
 unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
     // SAFETY: pages on `heap`'s circles belong to segments `heap` owns.
     unsafe {
+        maybe_purge(heap);
         for _ in 0..2 {
             let head = (*heap).pages[class];
             if head != empty_page() {
@@ -264,6 +271,10 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
                         break;
                     }
                 }
+                // The pages visited are full: the next search starts after them, so
+                // every page of a long circle is visited in turn (and its remote frees
+                // collected) instead of the same first few every time.
+                (*heap).pages[class] = page;
             }
             // No room in the pages visited: adopt an abandoned segment (whose pages may
             // serve this class) and look again, once.
@@ -301,7 +312,9 @@ unsafe fn new_page(heap: *mut Heap, class: usize) -> *mut Page {
         }
         let slot = (*seg).free_slots.trailing_zeros() as usize;
         (*seg).free_slots &= !(1 << slot);
+        (*seg).dirty &= !(1 << slot);
         (*seg).used_slots += 1;
+        segment::PAGES_IN_USE.fetch_add(1, Ordering::Relaxed);
         let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
         let size = size_of_class(class);
         // Field by field, never `&mut Page` (see `segment::extend`).
@@ -366,8 +379,46 @@ unsafe fn release_page(heap: *mut Heap, page: *mut Page) {
         if free_slot(page) {
             unlink_segment(heap, seg);
             segment::release_segment(seg);
+        } else {
+            let at = segment::schedule_purge(seg, os::now_ms());
+            (*heap).purge_at = (*heap).purge_at.min(at);
         }
     }
+}
+
+/// Purges what is due: `heap`'s dirty page slots, the cached segments, the cached large
+/// spans. Reads the clock only when something is pending.
+///
+/// # Safety
+///
+/// The calling thread has exclusive use of `heap`.
+#[inline]
+unsafe fn maybe_purge(heap: *mut Heap) {
+    // SAFETY: forwarded.
+    let due = unsafe { (*heap).purge_at }.min(segment::next_global_deadline());
+    if due == u64::MAX {
+        return;
+    }
+    let now = os::now_ms();
+    if now < due {
+        return;
+    }
+    // SAFETY: forwarded; the segments on `heap`'s list are its own.
+    unsafe {
+        if (*heap).purge_at <= now {
+            let mut next = u64::MAX;
+            let mut seg = (*heap).segments;
+            while !seg.is_null() {
+                if (*seg).purge_at <= now {
+                    segment::purge_segment(seg);
+                }
+                next = next.min((*seg).purge_at);
+                seg = (*seg).next;
+            }
+            (*heap).purge_at = next;
+        }
+    }
+    segment::purge_tick(now);
 }
 
 /// Marks `page`'s slot free in its segment, touching no other page; true when the segment
@@ -387,7 +438,9 @@ unsafe fn free_slot(page: *mut Page) -> bool {
         let seg = (*page).segment;
         let slot = ((*page).start.addr() - seg.addr()) / PAGE;
         (*seg).free_slots |= 1 << slot;
+        (*seg).dirty |= 1 << slot;
         (*seg).used_slots -= 1;
+        segment::PAGES_IN_USE.fetch_sub(1, Ordering::Relaxed);
         (*seg).used_slots == 0
     }
 }
@@ -474,11 +527,18 @@ unsafe fn abandon(heap: *mut Heap) {
         let mut seg = (*heap).segments;
         (*heap).pages = [empty_page(); CLASSES];
         (*heap).segments = ptr::null_mut();
+        (*heap).purge_at = u64::MAX;
         while !seg.is_null() {
             let next = (*seg).next;
             if !sweep_segment(seg, |_| {}) {
                 segment::release_segment(seg);
             } else {
+                // No thread owns it once published, so its free slots are purged now.
+                if segment::options::PURGE_DELAY_MS.load(Ordering::Relaxed)
+                    != segment::options::NEVER
+                {
+                    segment::purge_segment(seg);
+                }
                 // Release: the adopter's Acquire (through the list's mutex) sees the pages.
                 (*seg).owner.store(ABANDONED, Ordering::Release);
                 segment::lock(&ABANDONED_LIST).push(seg);
@@ -509,6 +569,10 @@ unsafe fn adopt(heap: *mut Heap) -> bool {
                 segment::release_segment(seg);
             } else {
                 link_segment(heap, seg);
+                if (*seg).dirty != 0 {
+                    let at = segment::schedule_purge(seg, os::now_ms());
+                    (*heap).purge_at = (*heap).purge_at.min(at);
+                }
                 return true;
             }
         }
@@ -555,6 +619,7 @@ unsafe fn page_emptied(heap: *mut Heap, page: *mut Page) {
         if (*heap).pages[(*page).class as usize] != page {
             release_page(heap, page);
         }
+        maybe_purge(heap);
     }
 }
 
@@ -648,17 +713,32 @@ pub struct ThreadCache {
     _private: (),
 }
 
-/// Process-wide numbers from [`ThreadCache::stats`].
+/// Process-wide numbers from [`ThreadCache::stats`]: what an operator watches.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ThreadCacheStats {
     /// 4 MiB segments mapped for small blocks (in use, abandoned or cached).
     pub segments: usize,
     /// Segments on the abandoned list, waiting for a thread to adopt them.
     pub abandoned_segments: usize,
-    /// Large blocks currently mapped.
+    /// Empty segments kept mapped for reuse (`ThreadCacheOptions::segment_cache`).
+    pub cached_segments: usize,
+    /// Live large blocks.
     pub large_blocks: usize,
-    /// Bytes mapped for large blocks.
+    /// Bytes mapped for live large blocks.
     pub large_bytes: usize,
+    /// Freed large blocks' mappings kept for reuse.
+    pub cached_large_spans: usize,
+    /// Their bytes.
+    pub cached_large_bytes: usize,
+    /// Address space mapped: all segments, live large blocks and cached large spans.
+    /// Purged pages stay mapped but take no memory.
+    pub mapped_bytes: usize,
+    /// Bytes of the 64 KiB pages serving small blocks plus the live large blocks: memory
+    /// in use at page granularity (a page with one live block counts whole).
+    pub in_use_bytes: usize,
+    /// Bytes given back to the OS with `madvise` since the process started.
+    pub purged_bytes: u64,
 }
 
 impl ThreadCache {
@@ -667,14 +747,50 @@ impl ThreadCache {
         ThreadCache { _private: () }
     }
 
-    /// Segment and large-block counts for the whole process.
+    /// Memory figures for the whole process (each read on its own, so a snapshot taken
+    /// while other threads allocate is only approximately consistent).
+    ///
+    /// ```
+    /// #![feature(allocator_api)]
+    /// use allockit::ThreadCache;
+    /// use std::alloc::{Allocator, Layout};
+    ///
+    /// let tc = ThreadCache::new();
+    /// let big = Layout::from_size_align(1 << 20, 8).unwrap();
+    /// let p = tc.allocate(big).unwrap().cast::<u8>();
+    /// let s = tc.stats();
+    /// assert!(s.large_blocks >= 1 && s.large_bytes >= 1 << 20);
+    /// assert!(s.mapped_bytes >= s.in_use_bytes);
+    /// // SAFETY: `p` is live, from `tc`, with layout `big`.
+    /// unsafe { tc.deallocate(p, big) };
+    /// ```
     pub fn stats(&self) -> ThreadCacheStats {
+        let segments = segment::SMALL_SEGMENTS.load(Ordering::Relaxed);
+        let large_bytes = segment::LARGE_BYTES.load(Ordering::Relaxed);
+        let (cached_large_spans, cached_large_bytes) = segment::cached_large();
         ThreadCacheStats {
-            segments: segment::SMALL_SEGMENTS.load(Ordering::Relaxed),
+            segments,
             abandoned_segments: segment::lock(&ABANDONED_LIST).len,
+            cached_segments: segment::lock(&segment::CACHED).len,
             large_blocks: segment::LARGE_BLOCKS.load(Ordering::Relaxed),
-            large_bytes: segment::LARGE_BYTES.load(Ordering::Relaxed),
+            large_bytes,
+            cached_large_spans,
+            cached_large_bytes,
+            mapped_bytes: segments * segment::SEGMENT + large_bytes + cached_large_bytes,
+            in_use_bytes: segment::PAGES_IN_USE.load(Ordering::Relaxed) * PAGE + large_bytes,
+            purged_bytes: segment::PURGED_BYTES.load(Ordering::Relaxed),
         }
+    }
+
+    /// Sets the process-wide tuning of every `ThreadCache` (purge delay, caches); it
+    /// applies from the next slow path of each thread on. See [`ThreadCacheOptions`].
+    pub fn configure(options: &ThreadCacheOptions) {
+        segment::options::store(options);
+    }
+
+    /// The process-wide tuning in effect.
+    pub fn options() -> ThreadCacheOptions {
+        segment::options::load()
     }
 
     /// Frees a block without its layout, the way C's `free` does (the C drop-in uses it).
@@ -734,11 +850,15 @@ impl ThreadCache {
         unsafe { is_block(ptr) }
     }
 
-    /// Like `alloc_block`, zeroed. Large blocks are fresh mappings, zero already.
+    /// Like `alloc_block`, zeroed. A fresh large mapping is zero already; a small block
+    /// or a reused large span is cleared.
     fn alloc_block_zeroed(layout: Layout) -> (*mut u8, usize) {
-        let (p, usable) = Self::alloc_block(layout);
-        if !p.is_null() && class_for(layout).is_some() {
-            // SAFETY: a fresh small block of `usable` bytes.
+        let (p, usable, zero) = match class_for(layout) {
+            Some(class) => (alloc_small(class), size_of_class(class), false),
+            None => Self::alloc_large(layout),
+        };
+        if !p.is_null() && !zero {
+            // SAFETY: a block of `usable` bytes, just allocated.
             unsafe { p.write_bytes(0, usable) };
         }
         (p, usable)
@@ -749,10 +869,26 @@ impl ThreadCache {
     fn alloc_block(layout: Layout) -> (*mut u8, usize) {
         match class_for(layout) {
             Some(class) => (alloc_small(class), size_of_class(class)),
-            None => match segment::alloc_large(layout.size(), layout.align()) {
-                Some((p, usable)) => (p.as_ptr(), usable),
-                None => (ptr::null_mut(), 0),
-            },
+            None => {
+                let (p, usable, _) = Self::alloc_large(layout);
+                (p, usable)
+            }
+        }
+    }
+
+    /// A large block: its address (null when out of memory), usable size, and whether it
+    /// is known to be zero.
+    #[cold]
+    fn alloc_large(layout: Layout) -> (*mut u8, usize, bool) {
+        let heap = HEAP.get();
+        if !heap.is_null() {
+            // SAFETY: this thread's heap: large requests are a slow path that also
+            // gives the purge deadlines their chance.
+            unsafe { maybe_purge(heap) };
+        }
+        match segment::alloc_large(layout.size(), layout.align()) {
+            Some((p, usable, zero)) => (p.as_ptr(), usable, zero),
+            None => (ptr::null_mut(), 0, false),
         }
     }
 
@@ -763,6 +899,18 @@ impl ThreadCache {
     ///
     /// `ptr` is a live block from this allocator allocated with a layout fitting `old`.
     unsafe fn resize(ptr: *mut u8, old: Layout, new: Layout) -> (*mut u8, usize) {
+        if class_for(new).is_none() {
+            // SAFETY: the block is live, so its header is mapped.
+            let seg = unsafe { segment_of(ptr.addr()) };
+            // SAFETY: as above; a large block's header is its owner's (the caller's).
+            if unsafe { (*seg).owner.load(Ordering::Relaxed) } == LARGE
+                && let Some((p, usable)) =
+                    // SAFETY: the caller owns the live large block.
+                    unsafe { segment::resize_large(seg, new.size(), new.align()) }
+            {
+                return (p.as_ptr(), usable);
+            }
+        }
         // SAFETY: forwarded from the caller.
         let usable = unsafe { usable_size(ptr) };
         let aligned = ptr.addr().is_multiple_of(new.align());

@@ -1,0 +1,134 @@
+//! Giving free pages back to the OS after a delay.
+//!
+//! ## Design (mimalloc's delayed purge, jemalloc's decay)
+//!
+//! A page slot that stops serving blocks keeps its memory resident: it is likely to be
+//! taken again soon, and purging costs a system call now and a page fault per 4 KiB
+//! later. So a freed slot is only marked **dirty** and its segment gets a deadline
+//! (`purge_delay` from now, unless it has an earlier one). The owning heap remembers its
+//! earliest deadline; its slow paths check the clock only while it has one, and purge
+//! the due segments' dirty slots with `madvise`, one call per run of adjacent slots. A
+//! slot taken again before its deadline is simply clean again.
+//!
+//! Memory with no owner is handled where it loses its owner: a segment left by an exiting
+//! thread is purged before it is published on the abandoned list (after that, another
+//! thread may adopt it at any moment), and an empty segment put in the segment cache gets
+//! a deadline of its own, checked by whichever heap next looks at the clock.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::{CACHED, PAGE, Segment, large, lock, options};
+use crate::os;
+
+/// Page slots serving blocks, process-wide, for `stats`.
+pub(crate) static PAGES_IN_USE: AtomicUsize = AtomicUsize::new(0);
+/// Bytes given back to the OS so far, for `stats`.
+pub(crate) static PURGED_BYTES: AtomicU64 = AtomicU64::new(0);
+/// The earliest deadline of a cached segment; `u64::MAX` when none is due.
+static CACHE_PURGE_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Purges the slots of `seg` whose bits are set in `mask`, one `madvise` per run.
+///
+/// # Safety
+///
+/// The caller owns `seg` (or holds the lock of the list it is on); the slots in `mask`
+/// are free and nothing relies on their contents.
+unsafe fn purge_slots(seg: *mut Segment, mask: u64) {
+    let lazy = options::LAZY_PURGE.load(Ordering::Relaxed);
+    let mut bits = mask;
+    while bits != 0 {
+        let start = bits.trailing_zeros() as usize;
+        // Bit 0 (the header) is never set, so the run ends before bit 64.
+        let run = (!(bits >> start)).trailing_zeros() as usize;
+        // SAFETY: slots `start..start + run` lie inside the 4 MiB mapping and are free
+        // (caller); page-aligned because slots are.
+        unsafe {
+            let at = NonNull::new_unchecked(seg.cast::<u8>().add(start * PAGE));
+            os::purge(at, run * PAGE, lazy);
+        }
+        PURGED_BYTES.fetch_add((run * PAGE) as u64, Ordering::Relaxed);
+        bits &= !(((1u64 << run) - 1) << start);
+    }
+}
+
+/// Purges all of `seg`'s dirty slots now.
+///
+/// # Safety
+///
+/// As for `purge_slots`, for every dirty slot.
+pub(crate) unsafe fn purge_segment(seg: *mut Segment) {
+    // SAFETY: forwarded; dirty slots are free.
+    unsafe {
+        purge_slots(seg, (*seg).dirty);
+        (*seg).dirty = 0;
+        (*seg).purge_at = u64::MAX;
+    }
+}
+
+/// Gives `seg`'s newly dirty slots a deadline, or purges them at once when the delay is
+/// zero; returns the segment's deadline (`u64::MAX`: nothing pending).
+///
+/// # Safety
+///
+/// The calling thread owns `seg`.
+pub(crate) unsafe fn schedule_purge(seg: *mut Segment, now: u64) -> u64 {
+    let delay = options::PURGE_DELAY_MS.load(Ordering::Relaxed);
+    // SAFETY: forwarded.
+    unsafe {
+        if delay == options::NEVER {
+            (*seg).dirty = 0;
+            return u64::MAX;
+        }
+        if delay == 0 {
+            purge_segment(seg);
+            return u64::MAX;
+        }
+        if (*seg).purge_at == u64::MAX {
+            (*seg).purge_at = now.saturating_add(delay);
+        }
+        (*seg).purge_at
+    }
+}
+
+/// Schedules an empty segment entering the segment cache.
+///
+/// # Safety
+///
+/// The caller holds the cache's lock and is handing it `seg`, whose slots are all free.
+pub(crate) unsafe fn schedule_cached(seg: *mut Segment) {
+    // SAFETY: forwarded.
+    let at = unsafe { schedule_purge(seg, os::now_ms()) };
+    CACHE_PURGE_AT.fetch_min(at, Ordering::Relaxed);
+}
+
+/// The earliest time a cached segment or cached large span is due.
+#[inline]
+pub(crate) fn next_global_deadline() -> u64 {
+    CACHE_PURGE_AT
+        .load(Ordering::Relaxed)
+        .min(large::EXPIRES_AT.load(Ordering::Relaxed))
+}
+
+/// Purges the cached segments and unmaps the cached large spans that are due at `now`.
+pub(crate) fn purge_tick(now: u64) {
+    if CACHE_PURGE_AT.load(Ordering::Relaxed) <= now {
+        let cache = lock(&CACHED);
+        let mut next = u64::MAX;
+        let mut seg = cache.first();
+        while !seg.is_null() {
+            // SAFETY: segments on the cache are empty and owned by it; its lock is held.
+            unsafe {
+                if (*seg).purge_at <= now {
+                    purge_segment(seg);
+                }
+                next = next.min((*seg).purge_at);
+                seg = (*seg).next;
+            }
+        }
+        CACHE_PURGE_AT.store(next, Ordering::Relaxed);
+    }
+    if large::EXPIRES_AT.load(Ordering::Relaxed) <= now {
+        large::expire(now);
+    }
+}
