@@ -14,12 +14,19 @@
 //! mapping): they print one line naming the function and the pointer and abort. The test
 //! is a lookup in the allocator's address-space map and page headers
 //! ([`ThreadCache::is_block`]), never a read before the pointer.
+//!
+//! When the library is loaded it reads its tuning from the environment
+//! ([`ThreadCacheOptions::from_env`]): `ALLOCKIT_PURGE_DELAY_MS` (how long free pages stay
+//! resident; `never` keeps them), `ALLOCKIT_LAZY_PURGE=1` (`MADV_FREE`),
+//! `ALLOCKIT_SEGMENT_CACHE`, `ALLOCKIT_LARGE_CACHE`, `ALLOCKIT_LARGE_CACHE_MAX_BLOCK`
+//! (bytes, with an optional `K`/`M`/`G`) and `ALLOCKIT_LARGE_CACHE_AGE_MS`. A value that
+//! does not parse is reported on one line of stderr and the defaults are kept.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, NonNull};
 
-use allockit::ThreadCache;
+use allockit::{ThreadCache, ThreadCacheOptions};
 
 /// The allocator behind every export.
 static HEAP: ThreadCache = ThreadCache::new();
@@ -34,6 +41,22 @@ unsafe extern "C" {
     // glibc's thread-local errno; rustix has no errno setter because it never uses errno.
     fn __errno_location() -> *mut c_int;
 }
+
+/// Runs when the library is loaded, before `main`: applies the environment's tuning.
+extern "C" fn configure_from_env() {
+    match ThreadCacheOptions::from_env() {
+        Ok(options) => ThreadCache::configure(&options),
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "allockit: {e}; using the defaults");
+        }
+    }
+}
+
+/// The loader calls the functions in `.init_array` when the library is loaded.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONFIGURE: extern "C" fn() = configure_from_env;
 
 /// Sets `errno`.
 fn set_errno(e: c_int) {
