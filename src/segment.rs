@@ -28,7 +28,7 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::os;
 
-mod large;
+pub(crate) mod large;
 pub(crate) mod map;
 pub(crate) mod options;
 mod purge;

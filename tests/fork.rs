@@ -15,7 +15,8 @@ use allockit::ThreadCache;
 static GLOBAL: ThreadCache = ThreadCache::new();
 
 /// Forks, runs `child` in the child and exits with its code; returns the child's exit
-/// code, or `None` if it did not exit within `limit` (it is then killed).
+/// code, or `None` if it did not exit within `limit` (it is then killed). With `FORK_DEBUG`
+/// set in the environment, a hung child's threads are printed by `gdb` before the kill.
 fn fork_and_wait(limit: Duration, child: impl FnOnce() -> i32) -> Option<i32> {
     // SAFETY: the child runs `child` and leaves through `_exit`, never returning into
     // the test harness; the allocator under test is what must make that safe.
@@ -39,6 +40,17 @@ fn fork_and_wait(limit: Duration, child: impl FnOnce() -> i32) -> Option<i32> {
             });
         }
         if start.elapsed() > limit {
+            if std::env::var_os("FORK_DEBUG").is_some() {
+                let _ = std::process::Command::new("gdb")
+                    .args([
+                        "-p",
+                        &pid.to_string(),
+                        "-batch",
+                        "-ex",
+                        "thread apply all bt",
+                    ])
+                    .status();
+            }
             // SAFETY: signals and reaps our own child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
@@ -62,6 +74,8 @@ extern "C" fn child_thread(_: *mut libc::c_void) -> *mut libc::c_void {
 /// fork can leave held in the child, whatever the allocator does.
 fn child_work() -> i32 {
     let v: Vec<String> = (0..64).map(|i| format!("child {i}")).collect();
+    let large: Vec<Vec<u8>> = (0..4).map(|i| Vec::with_capacity(100_000 << i)).collect();
+    drop(large);
     let mut t: libc::pthread_t = 0;
     // SAFETY: `child_thread` has the signature pthread expects and ignores its argument.
     let ok = unsafe {
@@ -86,7 +100,12 @@ fn forks_while_threads_come_and_go_never_hang() {
                         let v: Vec<Box<[u8]>> = (0..200)
                             .map(|i| vec![k as u8; 16 + (i * 37) % 3000].into_boxed_slice())
                             .collect();
-                        std::hint::black_box(v.len())
+                        // Large blocks too: their frees and reuses take the large-span
+                        // cache's lock.
+                        let large: Vec<Vec<u8>> = (0..8)
+                            .map(|i| Vec::with_capacity((64 << 10) << (i % 4)))
+                            .collect();
+                        std::hint::black_box(v.len() + large.len())
                     })
                     .join()
                     .unwrap();

@@ -136,6 +136,17 @@ fn cache() -> std::sync::MutexGuard<'static, Cache> {
     CACHE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The cache's lock, held by a thread that forks (see `thread_cache/fork.rs`): no code
+/// takes another allocator lock while holding it, so it is taken last.
+pub(crate) struct ForkGuard {
+    _held: std::sync::MutexGuard<'static, Cache>,
+}
+
+/// Takes the cache's lock for the duration of a `fork`.
+pub(crate) fn lock_for_fork() -> ForkGuard {
+    ForkGuard { _held: cache() }
+}
+
 /// The cut-off for expiry at `now`.
 fn cutoff(now: u64) -> u64 {
     now.saturating_sub(options::LARGE_CACHE_AGE_MS.load(Ordering::Relaxed))

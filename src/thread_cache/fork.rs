@@ -3,10 +3,11 @@
 //! The child of a fork has one thread, the one that forked, and a copy of every lock as
 //! it was at that instant. A lock another thread held then stays held in the child for
 //! ever, and the child's next allocation that needs it hangs. So the handlers below,
-//! registered with `pthread_atfork` when the first thread gets a heap, take all three of
+//! registered with `pthread_atfork` when the first thread gets a heap, take all four of
 //! the allocator's locks before the fork, in the order the allocator nests them
-//! (`SHARED`, then the abandoned list, then the segment cache), and release them after it
-//! in both processes: the child inherits them free, with the state they guard whole.
+//! (`SHARED`, then the abandoned list, then the segment cache, then the large-span cache,
+//! which is a leaf), and release them after it in both processes: the child inherits them
+//! free, with the state they guard whole.
 //!
 //! The child also inherits the heaps of the parent's other threads, which no thread of
 //! its own will ever use or abandon; blocks it frees into their pages would be pushed
@@ -27,16 +28,17 @@ use super::pool::{pool_give_locked, shared};
 use super::{ABANDONED_LIST, HEAP, Shared, abandon};
 use crate::segment::{self, SegmentList};
 
-/// The three guards the forking thread holds across `fork`.
+/// The four guards the forking thread holds across `fork`.
 type Guards = (
     MutexGuard<'static, Shared>,
     MutexGuard<'static, SegmentList>,
     MutexGuard<'static, SegmentList>,
+    segment::large::ForkGuard,
 );
 
 /// Where `prepare` leaves the guards for `parent` or `child`.
 struct Held(UnsafeCell<Option<Guards>>);
-// SAFETY: only a thread holding all three locks reads or writes the cell (`prepare` fills
+// SAFETY: only a thread holding all four locks reads or writes the cell (`prepare` fills
 // it after taking them, `parent`/`child` empty it before releasing them), so at most one
 // thread touches it at a time, and that thread is the one that created the guards.
 unsafe impl Sync for Held {}
@@ -56,8 +58,9 @@ unsafe extern "C" fn prepare() {
         shared(),
         segment::lock(&ABANDONED_LIST),
         segment::lock(&segment::CACHED),
+        segment::large::lock_for_fork(),
     );
-    // SAFETY: this thread now holds all three locks (see `Held`).
+    // SAFETY: this thread now holds all four locks (see `Held`).
     unsafe { *HELD.0.get() = Some(guards) };
 }
 
@@ -71,11 +74,11 @@ unsafe extern "C" fn parent() {
 /// that did not come along.
 unsafe extern "C" fn child() {
     // SAFETY: as in `parent`; the child's only thread is the one that ran `prepare`.
-    let Some((mut s, abandoned, cache)) = (unsafe { (*HELD.0.get()).take() }) else {
+    let Some((mut s, abandoned, cache, large)) = (unsafe { (*HELD.0.get()).take() }) else {
         return;
     };
     // `abandon` takes the list and cache locks itself.
-    drop((abandoned, cache));
+    drop((abandoned, cache, large));
     let mine = HEAP.get();
     let mut heap = s.live;
     while !heap.is_null() {
