@@ -38,39 +38,57 @@ fn rss() -> Option<usize> {
     Some(pages * 4096)
 }
 
+/// Bytes of a block `fill`, `check` and `zeroed` touch: all of them, or under Miri every
+/// 509th.
+const STEP: usize = if cfg!(miri) { 509 } else { 1 };
+
+/// Size of the small blocks that fill segments: fewer, larger blocks under Miri.
+const SMALL: usize = if cfg!(miri) { 8192 } else { 1024 };
+
 /// Fills `len` bytes at `p` with a pattern derived from `tag`.
 fn fill(p: NonNull<u8>, len: usize, tag: u8) {
     // SAFETY: callers pass live blocks of at least `len` bytes.
-    unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), len) }
-        .iter_mut()
-        .enumerate()
-        .for_each(|(i, b)| *b = tag ^ (i % 251) as u8);
+    let bytes = unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), len) };
+    for i in (0..len).step_by(STEP) {
+        bytes[i] = tag ^ (i % 251) as u8;
+    }
 }
 
 /// Checks the pattern of `fill`.
 fn check(p: NonNull<u8>, len: usize, tag: u8) {
     // SAFETY: callers pass live blocks of at least `len` bytes.
     let bytes = unsafe { std::slice::from_raw_parts(p.as_ptr(), len) };
-    for (i, &b) in bytes.iter().enumerate() {
-        assert_eq!(b, tag ^ (i % 251) as u8, "byte {i} of a block changed");
+    for i in (0..len).step_by(STEP) {
+        assert_eq!(
+            bytes[i],
+            tag ^ (i % 251) as u8,
+            "byte {i} of a block changed"
+        );
     }
 }
 
-/// Allocates 1 KiB blocks filling `SEGMENTS` segments on this thread, frees all but the
+/// Whether the bytes `fill` would write in `block` are all zero.
+fn zeroed(block: NonNull<[u8]>) -> bool {
+    // SAFETY: callers pass live blocks.
+    let bytes = unsafe { block.as_ref() };
+    bytes.iter().step_by(STEP).all(|&x| x == 0)
+}
+
+/// Allocates `SMALL` blocks filling `SEGMENTS` segments on this thread, frees all but the
 /// first block of each 4 MiB segment (so every segment stays owned, with one page in use
 /// and the others free and dirty), and returns the kept blocks.
 fn leave_free_pages(tc: &ThreadCache) -> Vec<NonNull<u8>> {
-    let l = Layout::from_size_align(1024, 8).unwrap();
-    let n = SEGMENTS * 4 * MIB / 1024;
+    let l = Layout::from_size_align(SMALL, 8).unwrap();
+    let n = SEGMENTS * 4 * MIB / SMALL;
     let blocks: Vec<NonNull<u8>> = (0..n)
         .map(|i| {
             let p = tc.allocate(l).unwrap().cast::<u8>();
-            fill(p, 1024, i as u8);
+            fill(p, SMALL, i as u8);
             p
         })
         .collect();
     for (i, &p) in blocks.iter().enumerate() {
-        check(p, 1024, i as u8);
+        check(p, SMALL, i as u8);
     }
     let mut kept = Vec::new();
     let mut last_segment = usize::MAX;
@@ -88,7 +106,7 @@ fn leave_free_pages(tc: &ThreadCache) -> Vec<NonNull<u8>> {
 
 /// Frees blocks from `leave_free_pages`.
 fn free_all(tc: &ThreadCache, blocks: Vec<NonNull<u8>>) {
-    let l = Layout::from_size_align(1024, 8).unwrap();
+    let l = Layout::from_size_align(SMALL, 8).unwrap();
     for p in blocks {
         // SAFETY: live, from `tc`, with layout `l`.
         unsafe { tc.deallocate(p, l) };
@@ -107,7 +125,10 @@ fn poke(tc: &ThreadCache) {
 fn free_pages_are_purged_after_the_delay_and_rss_falls() {
     let _s = serial();
     let mut o = ThreadCacheOptions::default();
-    o.purge_delay = Some(Duration::from_millis(200));
+    // Miri's clock runs with the instructions it interprets, so filling the segments
+    // there takes longer than 200 ms of it; its sleeps cost no real time.
+    let delay = Duration::from_millis(if cfg!(miri) { 60_000 } else { 200 });
+    o.purge_delay = Some(delay);
     ThreadCache::configure(&o);
     let tc = ThreadCache::new();
     let before = tc.stats().purged_bytes;
@@ -117,7 +138,7 @@ fn free_pages_are_purged_after_the_delay_and_rss_falls() {
         tc.stats().purged_bytes - before < (SEGMENTS * 4 * MIB / 2) as u64,
         "pages must not be purged before the delay"
     );
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(delay + Duration::from_millis(50));
     poke(&tc);
     let purged = tc.stats().purged_bytes - before;
     // Each segment had 62 or 63 free slots of 64 KiB.
@@ -218,9 +239,7 @@ fn freed_large_blocks_are_reused_and_cleared_for_allocate_zeroed() {
     assert!(s.cached_large_spans >= 1 && s.cached_large_bytes >= MIB);
     let b = tc.allocate_zeroed(l).unwrap();
     assert_eq!(b.cast::<u8>(), a, "the cached span is reused");
-    // SAFETY: `b` is a live block of `b.len()` bytes.
-    let bytes = unsafe { b.as_ref() };
-    assert!(bytes.iter().all(|&x| x == 0), "a reused span is cleared");
+    assert!(zeroed(b), "a reused span is cleared");
     assert!(b.len() >= MIB);
     // SAFETY: live, from `tc`, with layout `l`.
     unsafe { tc.deallocate(b.cast(), l) };
@@ -241,8 +260,7 @@ fn a_smaller_cached_span_is_grown_and_a_larger_one_trimmed() {
     // unmapped) and the block is a fresh mapping.
     let b = tc.allocate_zeroed(big).unwrap();
     assert_eq!(tc.stats().cached_large_spans, spans - 1);
-    // SAFETY: a live block of `b.len()` bytes.
-    assert!(unsafe { b.as_ref() }.iter().all(|&x| x == 0));
+    assert!(zeroed(b));
     fill(b.cast(), 3 * MIB, 2);
     // SAFETY: live, from `tc`, with layout `big`.
     unsafe { tc.deallocate(b.cast(), big) };
