@@ -234,6 +234,29 @@ pub(crate) unsafe fn purge(ptr: NonNull<u8>, len: usize, lazy: bool) -> bool {
     }
 }
 
+/// Asks the kernel to back `[ptr, ptr + len)` with transparent huge pages
+/// (`madvise(MADV_HUGEPAGE)`). A hint: refused or unsupported (off Linux, under Miri,
+/// THP disabled) it changes nothing, so its result is ignored.
+///
+/// # Safety
+///
+/// The range lies inside read-write anonymous mappings made by [`map`].
+pub(crate) unsafe fn huge_pages(ptr: NonNull<u8>, len: usize) {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    {
+        // SAFETY: the advice changes how the kernel backs the pages, never their contents.
+        let _ = unsafe {
+            mm::madvise(
+                ptr.as_ptr().cast::<c_void>(),
+                len,
+                mm::Advice::LinuxHugepage,
+            )
+        };
+    }
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    let _ = (ptr, len);
+}
+
 /// Milliseconds on the monotonic clock (from an arbitrary origin); for purge delays.
 pub(crate) fn now_ms() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);

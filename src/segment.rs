@@ -38,7 +38,8 @@ pub(crate) use large::{
     resize_large,
 };
 pub(crate) use purge::{
-    PAGES_IN_USE, PURGED_BYTES, next_global_deadline, purge_segment, purge_tick, schedule_purge,
+    ABANDONED_PURGE_AT, PAGES_IN_USE, PURGED_BYTES, next_global_deadline, purge_list,
+    purge_segment, purge_tick, schedule_listed, schedule_purge,
 };
 
 /// log2 of the segment size.
@@ -215,8 +216,9 @@ pub(crate) unsafe fn page_of(seg: *mut Segment, addr: usize) -> *mut Page {
 }
 
 /// Maps `len` bytes aligned to `align` (a power of two, at least the OS page): maps
-/// `len + align - page` and unmaps the ends.
-pub(crate) fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
+/// `len + align - page` and unmaps the ends. With `huge`, asks for huge pages when `len`
+/// holds one and [`huge_pages`](crate::ThreadCacheOptions::huge_pages) is on.
+pub(crate) fn map_aligned(len: usize, align: usize, huge: bool) -> Option<NonNull<u8>> {
     let page = os::page_size();
     let over = len.checked_add(align - page)?;
     let raw = os::map(over).ok()?;
@@ -224,7 +226,8 @@ pub(crate) fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
     // SAFETY: `lead + len <= over`, inside the mapping.
     let aligned = unsafe { raw.add(lead) };
     let tail = over - lead - len;
-    // SAFETY: both ranges are page-aligned parts of the fresh mapping that nothing uses.
+    // SAFETY: both ranges are page-aligned parts of the fresh mapping that nothing uses,
+    // and the hint covers the rest of that mapping.
     unsafe {
         if lead > 0 {
             os::unmap(raw, lead);
@@ -232,9 +235,22 @@ pub(crate) fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
         if tail > 0 {
             os::unmap(aligned.add(len), tail);
         }
+        // Mappings of a huge page or more (segments, big large blocks) start on a 4 MiB
+        // boundary, so whole 2 MiB pages fit in them.
+        if huge && len >= HUGE_PAGE && options::HUGE_PAGES.load(Ordering::Relaxed) {
+            os::huge_pages(aligned, len);
+        }
     }
     Some(aligned)
 }
+
+/// The size of an x86_64 or aarch64 transparent huge page.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Small segments a process maps with 4 KiB pages before it asks for huge pages: a small
+/// program's few segments would otherwise be resident whole (a page in use anywhere in a
+/// 2 MiB range makes all of it resident), while a big heap gains most from them.
+const HUGE_AFTER_SEGMENTS: usize = 4;
 
 /// A small segment for `owner`, from the cache or freshly mapped; all page slots free.
 pub(crate) fn new_segment(owner: *mut Owner) -> Option<*mut Segment> {
@@ -242,7 +258,8 @@ pub(crate) fn new_segment(owner: *mut Owner) -> Option<*mut Segment> {
     let seg = match cached {
         Some(seg) => seg,
         None => {
-            let base = map_aligned(SEGMENT, SEGMENT)?;
+            let huge = SMALL_SEGMENTS.load(Ordering::Relaxed) >= HUGE_AFTER_SEGMENTS;
+            let base = map_aligned(SEGMENT, SEGMENT, huge)?;
             if !map::insert(base.as_ptr().expose_provenance()) {
                 // SAFETY: the fresh mapping, which nothing references.
                 unsafe { os::unmap(base, SEGMENT) };

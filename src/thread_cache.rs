@@ -418,7 +418,14 @@ unsafe fn maybe_purge(heap: *mut Heap) {
             (*heap).purge_at = next;
         }
     }
+    global_purge(now);
+}
+
+/// Purges what is due at `now` on the shared lists: cached segments, cached large spans,
+/// abandoned segments (whose threads are gone and cannot purge them).
+fn global_purge(now: u64) {
     segment::purge_tick(now);
+    segment::purge_list(&ABANDONED_LIST, &segment::ABANDONED_PURGE_AT, now);
 }
 
 /// Marks `page`'s slot free in its segment, touching no other page; true when the segment
@@ -533,15 +540,14 @@ unsafe fn abandon(heap: *mut Heap) {
             if !sweep_segment(seg, |_| {}) {
                 segment::release_segment(seg);
             } else {
-                // No thread owns it once published, so its free slots are purged now.
-                if segment::options::PURGE_DELAY_MS.load(Ordering::Relaxed)
-                    != segment::options::NEVER
-                {
-                    segment::purge_segment(seg);
-                }
                 // Release: the adopter's Acquire (through the list's mutex) sees the pages.
                 (*seg).owner.store(ABANDONED, Ordering::Release);
-                segment::lock(&ABANDONED_LIST).push(seg);
+                let mut list = segment::lock(&ABANDONED_LIST);
+                // Its free slots keep their deadline (or get one): the next thread to
+                // check the clock purges them if nobody adopted the segment by then. A
+                // thread starting soon after takes them still resident.
+                segment::schedule_listed(seg, &segment::ABANDONED_PURGE_AT);
+                list.push(seg);
             }
             seg = next;
         }
@@ -880,11 +886,20 @@ impl ThreadCache {
     /// is known to be zero.
     #[cold]
     fn alloc_large(layout: Layout) -> (*mut u8, usize, bool) {
+        // Large requests are a slow path that also gives the purge deadlines their
+        // chance, the shared lists' even on a thread without a heap.
         let heap = HEAP.get();
         if !heap.is_null() {
-            // SAFETY: this thread's heap: large requests are a slow path that also
-            // gives the purge deadlines their chance.
+            // SAFETY: this thread's heap.
             unsafe { maybe_purge(heap) };
+        } else {
+            let due = segment::next_global_deadline();
+            if due != u64::MAX {
+                let now = os::now_ms();
+                if now >= due {
+                    global_purge(now);
+                }
+            }
         }
         match segment::alloc_large(layout.size(), layout.align()) {
             Some((p, usable, zero)) => (p.as_ptr(), usable, zero),

@@ -202,11 +202,12 @@ fn lazy_purge_uses_madv_free_and_memory_stays_usable() {
 }
 
 #[test]
-fn an_exiting_threads_segments_are_purged_before_they_are_abandoned() {
+fn an_exiting_threads_free_pages_are_purged_after_the_delay_by_another_thread() {
     let _s = serial();
     let tc = ThreadCache::new();
     let mut o = ThreadCacheOptions::default();
-    o.purge_delay = Some(Duration::from_secs(3600));
+    let delay = Duration::from_millis(if cfg!(miri) { 60_000 } else { 300 });
+    o.purge_delay = Some(delay);
     ThreadCache::configure(&o);
     let before = tc.stats().purged_bytes;
     let kept: Vec<usize> = std::thread::spawn(move || {
@@ -217,8 +218,20 @@ fn an_exiting_threads_segments_are_purged_before_they_are_abandoned() {
     })
     .join()
     .unwrap();
-    // An hour's delay, but the thread exited: nobody owns those segments now.
-    assert!(tc.stats().purged_bytes - before >= (SEGMENTS * 60 * 64 * 1024) as u64);
+    // The thread exited: its segments wait on the abandoned list, still resident, for a
+    // thread that adopts them within the delay.
+    assert!(
+        tc.stats().purged_bytes - before < (SEGMENTS * 60 * 64 * 1024) as u64,
+        "abandoned pages must not be purged before the delay"
+    );
+    // After it, a slow path of this thread (which adopts nothing: it only maps a large
+    // block) purges them for the thread that is gone.
+    std::thread::sleep(delay + Duration::from_millis(50));
+    poke(&tc);
+    assert!(
+        tc.stats().purged_bytes - before >= (SEGMENTS * 60 * 64 * 1024) as u64,
+        "abandoned pages were not purged after the delay"
+    );
     let kept = kept
         .into_iter()
         .map(|a| NonNull::new(std::ptr::with_exposed_provenance_mut(a)).unwrap())

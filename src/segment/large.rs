@@ -30,7 +30,7 @@ use super::{LARGE, SEGMENT, Segment, map, map_aligned, options};
 use crate::os;
 
 /// Spans the cache holds at most.
-const SPANS: usize = 16;
+const SPANS: usize = 64;
 
 /// Large blocks currently mapped.
 pub(crate) static LARGE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
@@ -198,7 +198,7 @@ fn from_cache(len: usize) -> Option<(NonNull<u8>, usize, bool)> {
     let span = span?;
     if span.len >= len {
         let spare = span.len - len;
-        if spare > len / 8 {
+        if spare > len {
             // SAFETY: the tail of a whole mapping nothing refers to; `len` is a multiple
             // of the page, so the cut is page-aligned.
             unsafe { os::unmap(span.base.add(len), spare) };
@@ -207,7 +207,7 @@ fn from_cache(len: usize) -> Option<(NonNull<u8>, usize, bool)> {
         return Some((span.base, span.len, false));
     }
     // Too small: move its (resident) pages onto the front of a fresh mapping.
-    let fresh = map_aligned(len, SEGMENT);
+    let fresh = map_aligned(len, SEGMENT, true);
     if let Some(to) = fresh {
         // SAFETY: the span is a whole mapping nothing refers to; `to` is a fresh
         // mapping of `len > span.len` bytes whose contents nobody needs.
@@ -267,7 +267,7 @@ pub(crate) fn alloc_large(size: usize, align: usize) -> Option<(NonNull<u8>, usi
     let len = mapping_len(offset, size)?;
     let (base, len, zero) = match from_cache(len) {
         Some(reused) => reused,
-        None => (map_aligned(len, SEGMENT)?, len, true),
+        None => (map_aligned(len, SEGMENT, true)?, len, true),
     };
     // SAFETY: a 4 MiB-aligned mapping of `len > offset` bytes that nothing refers to.
     let block = unsafe { install(base, len, offset)? };
@@ -373,7 +373,7 @@ pub(crate) unsafe fn resize_large(
         return Some((unsafe { NonNull::new_unchecked(block) }, len - offset));
     }
     // Else the pages move to a fresh aligned mapping, header and all.
-    let to = map_aligned(len, SEGMENT)?;
+    let to = map_aligned(len, SEGMENT, true)?;
     to.as_ptr().expose_provenance();
     if !map::insert(to.as_ptr().addr()) {
         // SAFETY: the fresh mapping, which nothing references.

@@ -50,6 +50,12 @@ pub struct ThreadCacheOptions {
     pub large_cache_max_block: usize,
     /// A cached large block unused for this long is unmapped. Default: 1 s.
     pub large_cache_age: Duration,
+    /// Ask the kernel to back segments and large blocks of 2 MiB or more with transparent
+    /// huge pages (`madvise(MADV_HUGEPAGE)`, as mimalloc does): one page fault per 2 MiB
+    /// instead of one per 4 KiB, and fewer TLB misses. A purge inside a huge page splits
+    /// it, so memory still goes back. No effect where the kernel's THP setting is `never`.
+    /// Default: true.
+    pub huge_pages: bool,
 }
 
 impl Default for ThreadCacheOptions {
@@ -61,6 +67,7 @@ impl Default for ThreadCacheOptions {
             large_cache_bytes: DEFAULT_LARGE_CACHE_BYTES,
             large_cache_max_block: DEFAULT_LARGE_CACHE_MAX_BLOCK,
             large_cache_age: Duration::from_millis(DEFAULT_LARGE_CACHE_AGE_MS),
+            huge_pages: true,
         }
     }
 }
@@ -93,6 +100,7 @@ impl ThreadCacheOptions {
     /// | `ALLOCKIT_LARGE_CACHE` | `large_cache_bytes` | bytes; suffix `K`, `M` or `G` |
     /// | `ALLOCKIT_LARGE_CACHE_MAX_BLOCK` | `large_cache_max_block` | bytes, as above |
     /// | `ALLOCKIT_LARGE_CACHE_AGE_MS` | `large_cache_age` | milliseconds |
+    /// | `ALLOCKIT_HUGE_PAGES` | `huge_pages` | `0` or `1` |
     ///
     /// ```
     /// use allockit::ThreadCacheOptions;
@@ -129,8 +137,12 @@ impl ThreadCacheOptions {
         })? {
             o.purge_delay = (ms != u64::MAX).then(|| Duration::from_millis(ms));
         }
-        if let Some(b) = parse("ALLOCKIT_LAZY_PURGE", &|s| number(s).filter(|&b| b <= 1))? {
+        let flag = |s: &str| number(s).filter(|&b| b <= 1);
+        if let Some(b) = parse("ALLOCKIT_LAZY_PURGE", &flag)? {
             o.lazy_purge = b == 1;
+        }
+        if let Some(b) = parse("ALLOCKIT_HUGE_PAGES", &flag)? {
+            o.huge_pages = b == 1;
         }
         if let Some(n) = parse("ALLOCKIT_SEGMENT_CACHE", &number)? {
             o.segment_cache = usize::try_from(n).unwrap_or(usize::MAX);
@@ -176,6 +188,8 @@ pub(crate) const NEVER: u64 = u64::MAX;
 pub(crate) static PURGE_DELAY_MS: AtomicU64 = AtomicU64::new(DEFAULT_PURGE_DELAY_MS);
 /// `ThreadCacheOptions::lazy_purge`.
 pub(crate) static LAZY_PURGE: AtomicBool = AtomicBool::new(false);
+/// `ThreadCacheOptions::huge_pages`.
+pub(crate) static HUGE_PAGES: AtomicBool = AtomicBool::new(true);
 /// `ThreadCacheOptions::segment_cache`.
 pub(crate) static SEGMENT_CACHE: AtomicUsize = AtomicUsize::new(DEFAULT_SEGMENT_CACHE);
 /// `ThreadCacheOptions::large_cache_bytes`.
@@ -191,6 +205,7 @@ pub(crate) fn store(o: &ThreadCacheOptions) {
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(NEVER - 1);
     PURGE_DELAY_MS.store(o.purge_delay.map_or(NEVER, ms), Ordering::Relaxed);
     LAZY_PURGE.store(o.lazy_purge, Ordering::Relaxed);
+    HUGE_PAGES.store(o.huge_pages, Ordering::Relaxed);
     SEGMENT_CACHE.store(o.segment_cache, Ordering::Relaxed);
     LARGE_CACHE_BYTES.store(o.large_cache_bytes, Ordering::Relaxed);
     LARGE_CACHE_MAX_BLOCK.store(o.large_cache_max_block, Ordering::Relaxed);
@@ -207,6 +222,7 @@ pub(crate) fn load() -> ThreadCacheOptions {
         large_cache_bytes: LARGE_CACHE_BYTES.load(Ordering::Relaxed),
         large_cache_max_block: LARGE_CACHE_MAX_BLOCK.load(Ordering::Relaxed),
         large_cache_age: Duration::from_millis(LARGE_CACHE_AGE_MS.load(Ordering::Relaxed)),
+        huge_pages: HUGE_PAGES.load(Ordering::Relaxed),
     }
 }
 
@@ -231,6 +247,7 @@ mod tests {
             ("ALLOCKIT_LARGE_CACHE", "3G"),
             ("ALLOCKIT_LARGE_CACHE_MAX_BLOCK", "512k"),
             ("ALLOCKIT_LARGE_CACHE_AGE_MS", " 20 "),
+            ("ALLOCKIT_HUGE_PAGES", "0"),
         ]))
         .unwrap();
         assert_eq!(o.purge_delay, None);
@@ -239,11 +256,14 @@ mod tests {
         assert_eq!(o.large_cache_bytes, 3 << 30);
         assert_eq!(o.large_cache_max_block, 512 << 10);
         assert_eq!(o.large_cache_age, Duration::from_millis(20));
+        assert!(!o.huge_pages);
+        assert!(ThreadCacheOptions::default().huge_pages);
         let o = ThreadCacheOptions::from_vars(vars(&[("ALLOCKIT_PURGE_DELAY_MS", "0")])).unwrap();
         assert_eq!(o.purge_delay, Some(Duration::ZERO));
         for (var, value) in [
             ("ALLOCKIT_PURGE_DELAY_MS", "-1"),
             ("ALLOCKIT_LAZY_PURGE", "2"),
+            ("ALLOCKIT_HUGE_PAGES", "yes"),
             ("ALLOCKIT_LARGE_CACHE", "99999999999999999999G"),
             ("ALLOCKIT_LARGE_CACHE", "M"),
             ("ALLOCKIT_LARGE_CACHE_AGE_MS", ""),

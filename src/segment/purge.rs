@@ -18,7 +18,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::{CACHED, PAGE, Segment, large, lock, options};
+use super::{CACHED, PAGE, Segment, SegmentList, large, lock, options};
 use crate::os;
 
 /// Page slots serving blocks, process-wide, for `stats`.
@@ -27,6 +27,8 @@ pub(crate) static PAGES_IN_USE: AtomicUsize = AtomicUsize::new(0);
 pub(crate) static PURGED_BYTES: AtomicU64 = AtomicU64::new(0);
 /// The earliest deadline of a cached segment; `u64::MAX` when none is due.
 static CACHE_PURGE_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The earliest deadline of a segment on `ThreadCache`'s abandoned list.
+pub(crate) static ABANDONED_PURGE_AT: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// Purges the slots of `seg` whose bits are set in `mask`, one `madvise` per run.
 ///
@@ -98,36 +100,58 @@ pub(crate) unsafe fn schedule_purge(seg: *mut Segment, now: u64) -> u64 {
 /// The caller holds the cache's lock and is handing it `seg`, whose slots are all free.
 pub(crate) unsafe fn schedule_cached(seg: *mut Segment) {
     // SAFETY: forwarded.
-    let at = unsafe { schedule_purge(seg, os::now_ms()) };
-    CACHE_PURGE_AT.fetch_min(at, Ordering::Relaxed);
+    unsafe { schedule_listed(seg, &CACHE_PURGE_AT) };
 }
 
-/// The earliest time a cached segment or cached large span is due.
+/// Gives `seg`, which is joining a shared list (the segment cache or the abandoned
+/// list), a deadline, and lowers the list's earliest deadline `list_at` to it.
+///
+/// # Safety
+///
+/// The caller holds the list's lock and is handing it `seg`, which it owned until now:
+/// the deadline is published under the lock, so a concurrent `purge_list` either sees
+/// `seg` or runs before it and cannot overwrite `list_at` afterwards.
+pub(crate) unsafe fn schedule_listed(seg: *mut Segment, list_at: &AtomicU64) {
+    // SAFETY: forwarded.
+    let at = unsafe { schedule_purge(seg, os::now_ms()) };
+    list_at.fetch_min(at, Ordering::Relaxed);
+}
+
+/// Purges the due segments of a shared list whose earliest deadline is `list_at`, and
+/// stores the list's next deadline there.
+pub(crate) fn purge_list(list: &std::sync::Mutex<SegmentList>, list_at: &AtomicU64, now: u64) {
+    if list_at.load(Ordering::Relaxed) > now {
+        return;
+    }
+    let list = lock(list);
+    let mut next = u64::MAX;
+    let mut seg = list.first();
+    while !seg.is_null() {
+        // SAFETY: segments on a shared list are owned by it and its lock is held; their
+        // free slots receive no blocks while they are there.
+        unsafe {
+            if (*seg).purge_at <= now {
+                purge_segment(seg);
+            }
+            next = next.min((*seg).purge_at);
+            seg = (*seg).next;
+        }
+    }
+    list_at.store(next, Ordering::Relaxed);
+}
+
+/// The earliest time a cached or abandoned segment or a cached large span is due.
 #[inline]
 pub(crate) fn next_global_deadline() -> u64 {
     CACHE_PURGE_AT
         .load(Ordering::Relaxed)
+        .min(ABANDONED_PURGE_AT.load(Ordering::Relaxed))
         .min(large::EXPIRES_AT.load(Ordering::Relaxed))
 }
 
 /// Purges the cached segments and unmaps the cached large spans that are due at `now`.
 pub(crate) fn purge_tick(now: u64) {
-    if CACHE_PURGE_AT.load(Ordering::Relaxed) <= now {
-        let cache = lock(&CACHED);
-        let mut next = u64::MAX;
-        let mut seg = cache.first();
-        while !seg.is_null() {
-            // SAFETY: segments on the cache are empty and owned by it; its lock is held.
-            unsafe {
-                if (*seg).purge_at <= now {
-                    purge_segment(seg);
-                }
-                next = next.min((*seg).purge_at);
-                seg = (*seg).next;
-            }
-        }
-        CACHE_PURGE_AT.store(next, Ordering::Relaxed);
-    }
+    purge_list(&CACHED, &CACHE_PURGE_AT, now);
     if large::EXPIRES_AT.load(Ordering::Relaxed) <= now {
         large::expire(now);
     }
