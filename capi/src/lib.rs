@@ -19,8 +19,8 @@
 //! ([`ThreadCacheOptions::from_env`]): `ALLOCKIT_PURGE_DELAY_MS` (how long free pages stay
 //! resident; `never` keeps them), `ALLOCKIT_LAZY_PURGE=1` (`MADV_FREE`),
 //! `ALLOCKIT_SEGMENT_CACHE`, `ALLOCKIT_LARGE_CACHE`, `ALLOCKIT_LARGE_CACHE_MAX_BLOCK`
-//! (bytes, with an optional `K`/`M`/`G`) and `ALLOCKIT_LARGE_CACHE_AGE_MS`. A value that
-//! does not parse is reported on one line of stderr and the defaults are kept.
+//! (bytes, with an optional `K`/`M`/`G`), `ALLOCKIT_LARGE_CACHE_AGE_MS` and
+//! `ALLOCKIT_HUGE_PAGES=0` (no `MADV_HUGEPAGE`). A value that does not parse is reported on one line of stderr and the defaults are kept.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::{c_int, c_void};
