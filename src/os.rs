@@ -258,8 +258,16 @@ pub(crate) unsafe fn huge_pages(ptr: NonNull<u8>, len: usize) {
 }
 
 /// Milliseconds on the monotonic clock (from an arbitrary origin); for purge delays.
+///
+/// On Linux the coarse clock: it reads the time of the last timer tick (1–4 ms old) from
+/// the vDSO without touching the time-stamp counter, which on some virtual machines costs
+/// as much as a small allocation; millisecond delays do not need better.
 pub(crate) fn now_ms() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    #[cfg(all(target_os = "linux", not(miri)))]
+    let clock = rustix::time::ClockId::MonotonicCoarse;
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    let clock = rustix::time::ClockId::Monotonic;
+    let t = rustix::time::clock_gettime(clock);
     (t.tv_sec as u64)
         .wrapping_mul(1000)
         .wrapping_add(t.tv_nsec as u64 / 1_000_000)

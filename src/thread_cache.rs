@@ -380,7 +380,7 @@ unsafe fn release_page(heap: *mut Heap, page: *mut Page) {
             unlink_segment(heap, seg);
             segment::release_segment(seg);
         } else {
-            let at = segment::schedule_purge(seg, os::now_ms());
+            let at = segment::schedule_purge(seg);
             (*heap).purge_at = (*heap).purge_at.min(at);
         }
     }
@@ -576,7 +576,7 @@ unsafe fn adopt(heap: *mut Heap) -> bool {
             } else {
                 link_segment(heap, seg);
                 if (*seg).dirty != 0 {
-                    let at = segment::schedule_purge(seg, os::now_ms());
+                    let at = segment::schedule_purge(seg);
                     (*heap).purge_at = (*heap).purge_at.min(at);
                 }
                 return true;

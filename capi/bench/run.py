@@ -6,7 +6,8 @@ Steps:
   1. builds each benchmark program with gcc into the build directory;
   2. builds libmimalloc.so from the mimalloc C sources that the libmimalloc-sys crate
      ships in the cargo registry (run `cargo fetch` first if they are missing);
-  3. builds liballockit_capi.so with `cargo build --release -p allockit-capi`, unless
+  3. builds liballockit_capi.so with `cargo build --release` in capi/ (initial-exec TLS,
+     as capi/.cargo/config.toml sets), unless
      --allockit-so names one;
   4. checks that each preloaded library really provides malloc in a child process;
   5. runs every workload --runs times per allocator, the allocators taking turns
@@ -148,10 +149,10 @@ def build_mimalloc(build_dir):
 
 
 def build_allockit():
-    say("building liballockit_capi.so: cargo build --release -p allockit-capi")
-    res = subprocess.run(["cargo", "build", "--release", "-p", "allockit-capi"], cwd=ROOT)
+    say("building liballockit_capi.so: cd capi && cargo build --release")
+    res = subprocess.run(["cargo", "build", "--release"], cwd=ROOT / "capi")
     if res.returncode != 0:
-        sys.exit("run.py: cargo build --release -p allockit-capi failed")
+        sys.exit("run.py: cargo build --release in capi/ failed")
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     if not target.is_absolute():
         target = ROOT / target

@@ -1,5 +1,7 @@
-//! The C allocation ABI on top of [`ThreadCache`]: build with
-//! `cargo build --release -p allockit-capi` and run any dynamically linked program with
+//! The C allocation ABI on top of [`ThreadCache`]: build with `cargo build --release` in
+//! `capi/` (initial-exec TLS: for a library loaded at start-up) or
+//! `cargo build --release -p allockit-capi` from the workspace root (the default TLS
+//! model: also for `dlopen`), and run any dynamically linked program with
 //! `LD_PRELOAD=target/release/liballockit_capi.so program`.
 //!
 //! Exported: `malloc`, `free`, `calloc`, `realloc`, `reallocarray`, `posix_memalign`,

@@ -69,12 +69,14 @@ pub(crate) unsafe fn purge_segment(seg: *mut Segment) {
 }
 
 /// Gives `seg`'s newly dirty slots a deadline, or purges them at once when the delay is
-/// zero; returns the segment's deadline (`u64::MAX`: nothing pending).
+/// zero; returns the segment's deadline (`u64::MAX`: nothing pending). Reads the clock
+/// only when the segment has no deadline yet: a page emptying in a segment that already
+/// waits costs no clock read.
 ///
 /// # Safety
 ///
 /// The calling thread owns `seg`.
-pub(crate) unsafe fn schedule_purge(seg: *mut Segment, now: u64) -> u64 {
+pub(crate) unsafe fn schedule_purge(seg: *mut Segment) -> u64 {
     let delay = options::PURGE_DELAY_MS.load(Ordering::Relaxed);
     // SAFETY: forwarded.
     unsafe {
@@ -87,7 +89,7 @@ pub(crate) unsafe fn schedule_purge(seg: *mut Segment, now: u64) -> u64 {
             return u64::MAX;
         }
         if (*seg).purge_at == u64::MAX {
-            (*seg).purge_at = now.saturating_add(delay);
+            (*seg).purge_at = os::now_ms().saturating_add(delay);
         }
         (*seg).purge_at
     }
@@ -113,7 +115,7 @@ pub(crate) unsafe fn schedule_cached(seg: *mut Segment) {
 /// `seg` or runs before it and cannot overwrite `list_at` afterwards.
 pub(crate) unsafe fn schedule_listed(seg: *mut Segment, list_at: &AtomicU64) {
     // SAFETY: forwarded.
-    let at = unsafe { schedule_purge(seg, os::now_ms()) };
+    let at = unsafe { schedule_purge(seg) };
     list_at.fetch_min(at, Ordering::Relaxed);
 }
 
