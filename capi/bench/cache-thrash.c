@@ -27,20 +27,7 @@ typedef struct {
 
 static void *worker(void *arg) {
   worker_t *w = arg;
-  for (long i = 0; i < w->iterations; i++) {
-    volatile char *obj = bench_malloc((size_t)w->objsize);
-    char salt = (char)(i + w->id);
-    for (long j = 0; j < w->repetitions; j++)
-      for (long k = 0; k < w->objsize; k++) {
-        obj[k] = (char)(k + salt);
-        char c = obj[k];
-        obj[k] = (char)(c + 1);
-      }
-    for (long k = 0; k < w->objsize; k++)
-      if (obj[k] != (char)(k + salt + 1))
-        bench_fail("thread %ld: object %p byte %ld changed under it", w->id, (void *)obj, k);
-    free((void *)obj);
-  }
+  write_objects(w->id, w->iterations, w->objsize, w->repetitions);
   return NULL;
 }
 
