@@ -67,6 +67,8 @@ fn set_errno(e: c_int) {
 }
 
 /// A block of `size` bytes aligned to `align` (a power of two), or null with ENOMEM.
+/// Inlined so that `malloc`'s constant alignment folds the alignment checks away.
+#[inline(always)]
 fn alloc(size: usize, align: usize, zeroed: bool) -> *mut c_void {
     let Ok(layout) = Layout::from_size_align(size.max(1), align.max(MIN_ALIGN)) else {
         set_errno(ENOMEM);
