@@ -34,9 +34,14 @@
 //! requests go to one shared **fallback heap** behind a mutex; frees of those blocks are
 //! remote frees like any other.
 //!
-//! **Large blocks** (over 16 KiB, or aligned beyond 4 KiB) are mapped directly, each in a
-//! 4 MiB-aligned mapping of its own, and unmapped when freed. Empty segments beyond a
-//! reserve of four go back to the OS.
+//! **Large blocks** (over 16 KiB, or aligned beyond 4 KiB) each get a 4 MiB-aligned
+//! mapping of their own, reused through a cache of freed spans (`segment/large.rs`).
+//! Empty segments beyond a reserve go back to the OS, and free pages are purged after a
+//! delay (`segment/purge.rs`, `thread_cache/purge.rs`).
+//!
+//! The rest of the family lives beside this file: `handoff.rs` (thread exit and
+//! adoption), `purge.rs` (purge deadlines), `query.rs` (usable size, block validation),
+//! `stats.rs` (statistics and tuning), `pool.rs` (heap structs), `fork.rs`.
 
 use core::cell::Cell;
 use core::ptr::{self, NonNull};
@@ -44,10 +49,9 @@ use core::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use crate::api::{AllocError, Allocator, Layout, dangling};
-use crate::os;
 use crate::segment::{
-    self, ABANDONED, LARGE, Owner, PAGE, Page, Segment, SegmentList, collect, extend, page_of,
-    push_remote, segment_of,
+    self, LARGE, Owner, PAGE, Page, Segment, SegmentList, collect, extend, page_of, push_remote,
+    segment_of,
 };
 use crate::size_class::{CLASSES, class_for, size_of_class};
 
@@ -386,48 +390,6 @@ unsafe fn release_page(heap: *mut Heap, page: *mut Page) {
     }
 }
 
-/// Purges what is due: `heap`'s dirty page slots, the cached segments, the cached large
-/// spans. Reads the clock only when something is pending.
-///
-/// # Safety
-///
-/// The calling thread has exclusive use of `heap`.
-#[inline]
-unsafe fn maybe_purge(heap: *mut Heap) {
-    // SAFETY: forwarded.
-    let due = unsafe { (*heap).purge_at }.min(segment::next_global_deadline());
-    if due == u64::MAX {
-        return;
-    }
-    let now = os::now_ms();
-    if now < due {
-        return;
-    }
-    // SAFETY: forwarded; the segments on `heap`'s list are its own.
-    unsafe {
-        if (*heap).purge_at <= now {
-            let mut next = u64::MAX;
-            let mut seg = (*heap).segments;
-            while !seg.is_null() {
-                if (*seg).purge_at <= now {
-                    segment::purge_segment(seg);
-                }
-                next = next.min((*seg).purge_at);
-                seg = (*seg).next;
-            }
-            (*heap).purge_at = next;
-        }
-    }
-    global_purge(now);
-}
-
-/// Purges what is due at `now` on the shared lists: cached segments, cached large spans,
-/// abandoned segments (whose threads are gone and cannot purge them).
-fn global_purge(now: u64) {
-    segment::purge_tick(now);
-    segment::purge_list(&ABANDONED_LIST, &segment::ABANDONED_PURGE_AT, now);
-}
-
 /// Marks `page`'s slot free in its segment, touching no other page; true when the segment
 /// has no page left in use.
 ///
@@ -484,103 +446,6 @@ unsafe fn unlink_segment(heap: *mut Heap, seg: *mut Segment) {
         }
         if !(*seg).next.is_null() {
             (*(*seg).next).prev = (*seg).prev;
-        }
-    }
-}
-
-/// Collects every page of `seg` in use, frees the slots of those left with no live
-/// block and passes the others to `keep`; true when some page is still in use.
-///
-/// # Safety
-///
-/// The calling thread owns `seg`; its pages are on no circle that will be used again.
-unsafe fn sweep_segment(seg: *mut Segment, mut keep: impl FnMut(*mut Page)) -> bool {
-    // SAFETY: forwarded; only `seg`'s own pages and header are written.
-    unsafe {
-        for slot in 1..segment::PAGES {
-            let page = (&raw mut (*seg).pages).cast::<Page>().add(slot);
-            if (*page).in_use {
-                collect(page);
-                if (*page).used == 0 {
-                    free_slot(page);
-                } else {
-                    keep(page);
-                }
-            }
-        }
-        (*seg).used_slots != 0
-    }
-}
-
-/// Gives up all of `heap`'s segments: empty pages and segments are released, the rest
-/// put on the abandoned list. `heap` is left with nothing.
-///
-/// The hand-off rule: once a segment is on the abandoned list, another thread may adopt
-/// it and relink its pages at any moment, so this thread writes nothing reachable from it
-/// afterwards. That is why the class circles, whose links run across segments, are
-/// dropped first and never unlinked page by page, and why each segment is finished
-/// (collected, its empty pages freed) before it is published. Remote frees that land
-/// after a segment was published only push onto its pages' stacks; its adopter collects
-/// them.
-///
-/// # Safety
-///
-/// The calling thread has exclusive use of `heap`, and will not use it again except by
-/// handing it to the pool.
-unsafe fn abandon(heap: *mut Heap) {
-    // SAFETY: `heap` and its segments are this thread's alone until each is published;
-    // after `push` the segment is not touched again (its `next` was read before).
-    unsafe {
-        let mut seg = (*heap).segments;
-        (*heap).pages = [empty_page(); CLASSES];
-        (*heap).segments = ptr::null_mut();
-        (*heap).purge_at = u64::MAX;
-        while !seg.is_null() {
-            let next = (*seg).next;
-            if !sweep_segment(seg, |_| {}) {
-                segment::release_segment(seg);
-            } else {
-                // Release: the adopter's Acquire (through the list's mutex) sees the pages.
-                (*seg).owner.store(ABANDONED, Ordering::Release);
-                let mut list = segment::lock(&ABANDONED_LIST);
-                // Its free slots keep their deadline (or get one): the next thread to
-                // check the clock purges them if nobody adopted the segment by then. A
-                // thread starting soon after takes them still resident.
-                segment::schedule_listed(seg, &segment::ABANDONED_PURGE_AT);
-                list.push(seg);
-            }
-            seg = next;
-        }
-    }
-}
-
-/// Adopts abandoned segments into `heap` until one keeps a page in use: their pages join
-/// `heap`'s circles; pages that emptied while abandoned are freed, and segments that
-/// emptied are released. False when the list is empty.
-///
-/// # Safety
-///
-/// The calling thread has exclusive use of `heap`.
-unsafe fn adopt(heap: *mut Heap) -> bool {
-    loop {
-        let Some(seg) = segment::lock(&ABANDONED_LIST).pop() else {
-            return false;
-        };
-        // SAFETY: an abandoned segment is owned by nobody; taking it off the list (under
-        // its mutex) makes `heap` its only owner. Remote frees keep pushing onto page
-        // stacks, which `collect` takes. Pages are linked only after being collected.
-        unsafe {
-            (*seg).owner.store(heap.cast::<Owner>(), Ordering::Release);
-            if !sweep_segment(seg, |page| push_page(heap, page)) {
-                segment::release_segment(seg);
-            } else {
-                link_segment(heap, seg);
-                if (*seg).dirty != 0 {
-                    let at = segment::schedule_purge(seg);
-                    (*heap).purge_at = (*heap).purge_at.min(at);
-                }
-                return true;
-            }
         }
     }
 }
@@ -643,58 +508,6 @@ unsafe fn free_other(seg: *mut Segment, ptr: *mut u8, size: usize) {
     }
 }
 
-/// The usable size of the live block at `ptr`.
-///
-/// # Safety
-///
-/// `ptr` is a live block from this allocator.
-pub(crate) unsafe fn usable_size(ptr: *mut u8) -> usize {
-    // SAFETY: the block is live, so its header is mapped and its page's block size fixed.
-    unsafe {
-        let seg = segment_of(ptr.addr());
-        if (*seg).owner.load(Ordering::Relaxed) == LARGE {
-            segment::large_usable(seg)
-        } else {
-            (*page_of(seg, ptr.addr())).block_size as usize
-        }
-    }
-}
-
-/// Whether `ptr` is where a block of this allocator starts (live or free): its segment
-/// is in the address-space map, and it is a block boundary below the carved part of a
-/// page in use, or the start of a large block. Reads no memory outside our own headers.
-///
-/// # Safety
-///
-/// No other thread releases the segment that would hold `ptr` during the call: true
-/// whenever `ptr` is a live block, or outside every segment this allocator maps.
-#[inline(always)]
-unsafe fn is_block(ptr: *const u8) -> bool {
-    let addr = ptr.addr();
-    let base = addr.wrapping_sub(1) & !(segment::SEGMENT - 1);
-    if !segment::map::contains(base) {
-        return false;
-    }
-    // SAFETY: the map says `base` starts a mapped segment of ours, whose header stays
-    // mapped for the call (caller). A page's start, block size and carved count change
-    // only while it has no live block; a page not in use, and the header's slot 0, have
-    // a carved count of 0, so no address passes for them.
-    unsafe {
-        let seg = ptr::with_exposed_provenance_mut::<Segment>(base);
-        if (*seg).owner.load(Ordering::Acquire) == LARGE {
-            return (*seg).block.addr() == addr;
-        }
-        if addr - base >= segment::SEGMENT {
-            return false;
-        }
-        let page = page_of(seg, addr);
-        // Exact for offsets below 2^16 and sizes up to 2^14 (see `Page::block_inv`).
-        let offset = (addr - (*page).start.addr()) as u64;
-        let index = (offset * (*page).block_inv as u64) >> 32;
-        index * (*page).block_size as u64 == offset && index < (*page).capacity as u64
-    }
-}
-
 /// The crate's thread-safe general-purpose allocator: per-thread heaps, remote frees go
 /// back to the owning heap. Use it as the global allocator or per collection.
 ///
@@ -719,84 +532,10 @@ pub struct ThreadCache {
     _private: (),
 }
 
-/// Process-wide numbers from [`ThreadCache::stats`]: what an operator watches.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ThreadCacheStats {
-    /// 4 MiB segments mapped for small blocks (in use, abandoned or cached).
-    pub segments: usize,
-    /// Segments on the abandoned list, waiting for a thread to adopt them.
-    pub abandoned_segments: usize,
-    /// Empty segments kept mapped for reuse (`ThreadCacheOptions::segment_cache`).
-    pub cached_segments: usize,
-    /// Live large blocks.
-    pub large_blocks: usize,
-    /// Bytes mapped for live large blocks.
-    pub large_bytes: usize,
-    /// Freed large blocks' mappings kept for reuse.
-    pub cached_large_spans: usize,
-    /// Their bytes.
-    pub cached_large_bytes: usize,
-    /// Address space mapped: all segments, live large blocks and cached large spans.
-    /// Purged pages stay mapped but take no memory.
-    pub mapped_bytes: usize,
-    /// Bytes of the 64 KiB pages serving small blocks plus the live large blocks: memory
-    /// in use at page granularity (a page with one live block counts whole).
-    pub in_use_bytes: usize,
-    /// Bytes given back to the OS with `madvise` since the process started.
-    pub purged_bytes: u64,
-}
-
 impl ThreadCache {
     /// The allocator; `const`, so it can be a `static` `#[global_allocator]`.
     pub const fn new() -> Self {
         ThreadCache { _private: () }
-    }
-
-    /// Memory figures for the whole process (each read on its own, so a snapshot taken
-    /// while other threads allocate is only approximately consistent).
-    ///
-    /// ```
-    /// #![feature(allocator_api)]
-    /// use allockit::ThreadCache;
-    /// use std::alloc::{Allocator, Layout};
-    ///
-    /// let tc = ThreadCache::new();
-    /// let big = Layout::from_size_align(1 << 20, 8).unwrap();
-    /// let p = tc.allocate(big).unwrap().cast::<u8>();
-    /// let s = tc.stats();
-    /// assert!(s.large_blocks >= 1 && s.large_bytes >= 1 << 20);
-    /// assert!(s.mapped_bytes >= s.in_use_bytes);
-    /// // SAFETY: `p` is live, from `tc`, with layout `big`.
-    /// unsafe { tc.deallocate(p, big) };
-    /// ```
-    pub fn stats(&self) -> ThreadCacheStats {
-        let segments = segment::SMALL_SEGMENTS.load(Ordering::Relaxed);
-        let large_bytes = segment::LARGE_BYTES.load(Ordering::Relaxed);
-        let (cached_large_spans, cached_large_bytes) = segment::cached_large();
-        ThreadCacheStats {
-            segments,
-            abandoned_segments: segment::lock(&ABANDONED_LIST).len,
-            cached_segments: segment::lock(&segment::CACHED).len,
-            large_blocks: segment::LARGE_BLOCKS.load(Ordering::Relaxed),
-            large_bytes,
-            cached_large_spans,
-            cached_large_bytes,
-            mapped_bytes: segments * segment::SEGMENT + large_bytes + cached_large_bytes,
-            in_use_bytes: segment::PAGES_IN_USE.load(Ordering::Relaxed) * PAGE + large_bytes,
-            purged_bytes: segment::PURGED_BYTES.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Sets the process-wide tuning of every `ThreadCache` (purge delay, caches); it
-    /// applies from the next slow path of each thread on. See [`ThreadCacheOptions`].
-    pub fn configure(options: &ThreadCacheOptions) {
-        segment::options::store(options);
-    }
-
-    /// The process-wide tuning in effect.
-    pub fn options() -> ThreadCacheOptions {
-        segment::options::load()
     }
 
     /// Frees a block without its layout, the way C's `free` does (the C drop-in uses it).
@@ -888,19 +627,8 @@ impl ThreadCache {
     fn alloc_large(layout: Layout) -> (*mut u8, usize, bool) {
         // Large requests are a slow path that also gives the purge deadlines their
         // chance, the shared lists' even on a thread without a heap.
-        let heap = HEAP.get();
-        if !heap.is_null() {
-            // SAFETY: this thread's heap.
-            unsafe { maybe_purge(heap) };
-        } else {
-            let due = segment::next_global_deadline();
-            if due != u64::MAX {
-                let now = os::now_ms();
-                if now >= due {
-                    global_purge(now);
-                }
-            }
-        }
+        // SAFETY: this thread's heap, or null.
+        unsafe { maybe_purge(HEAP.get()) };
         match segment::alloc_large(layout.size(), layout.align()) {
             Some((p, usable, zero)) => (p.as_ptr(), usable, zero),
             None => (ptr::null_mut(), 0, false),
@@ -1050,7 +778,17 @@ unsafe impl core::alloc::GlobalAlloc for ThreadCache {
 }
 
 mod fork;
+mod handoff;
 mod pool;
+mod purge;
+mod query;
+mod stats;
+
+use handoff::{abandon, adopt};
+use purge::maybe_purge;
+use query::is_block;
+pub(crate) use query::usable_size;
+pub use stats::ThreadCacheStats;
 
 use pool::{pool_give, pool_take, shared};
 
