@@ -76,26 +76,6 @@ static inline uint64_t mix64(uint64_t a, uint64_t b) {
 }
 
 /* argv[i] as an integer of at least min, or def when absent; a malformed one fails the run. */
-/* The false-sharing workloads' thread body (cache-scratch, cache-thrash): `iterations`
- * times, allocate an object of `objsize` bytes, write and re-read every byte
- * `repetitions` times, check the bytes, free it. */
-static void write_objects(long id, long iterations, long objsize, long repetitions) {
-  for (long i = 0; i < iterations; i++) {
-    volatile char *obj = bench_malloc((size_t)objsize);
-    char salt = (char)(i + id);
-    for (long j = 0; j < repetitions; j++)
-      for (long k = 0; k < objsize; k++) {
-        obj[k] = (char)(k + salt);
-        char c = obj[k];
-        obj[k] = (char)(c + 1);
-      }
-    for (long k = 0; k < objsize; k++)
-      if (obj[k] != (char)(k + salt + 1))
-        bench_fail("thread %ld: object %p byte %ld changed under it", id, (void *)obj, k);
-    free((void *)obj);
-  }
-}
-
 static long arg_long(int argc, char **argv, int i, long def, long min) {
   if (i >= argc) return def;
   char *end;

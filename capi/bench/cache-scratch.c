@@ -16,48 +16,8 @@
  * The writes go through a volatile pointer so that the compiler keeps every store. Each
  * thread checks the last values written before freeing an object. Prints the number of
  * objects and byte writes, which depend only on the arguments.
+ *
+ * The program is cache-thrash.c with the passive objects turned on.
  */
-#define BENCH_NAME "cache-scratch"
-#include "bench.h"
-
-#include <pthread.h>
-
-typedef struct {
-  char *object; /* to free first: allocated by the main thread */
-  long id, iterations, objsize, repetitions;
-} worker_t;
-
-static void *worker(void *arg) {
-  worker_t *w = arg;
-  free(w->object);
-  write_objects(w->id, w->iterations, w->objsize, w->repetitions);
-  return NULL;
-}
-
-int main(int argc, char **argv) {
-  long threads = arg_long(argc, argv, 1, 2, 1);
-  long iterations = arg_long(argc, argv, 2, 1000, 1);
-  long objsize = arg_long(argc, argv, 3, 1, 1);
-  long repetitions = arg_long(argc, argv, 4, 2000000, 1);
-  (void)arg_long(argc, argv, 5, 1, 1);
-
-  pthread_t *th = bench_malloc((size_t)threads * sizeof *th);
-  worker_t *w = bench_malloc((size_t)threads * sizeof *w);
-  char **objs = bench_malloc((size_t)threads * sizeof *objs);
-  for (long i = 0; i < threads; i++) objs[i] = bench_malloc((size_t)objsize);
-  for (long i = 0; i < threads; i++) {
-    w[i] = (worker_t){objs[i], i, iterations, objsize, repetitions / threads};
-    int e = pthread_create(&th[i], NULL, worker, &w[i]);
-    if (e) bench_fail("pthread_create: error %d", e);
-  }
-  for (long i = 0; i < threads; i++) {
-    int e = pthread_join(th[i], NULL);
-    if (e) bench_fail("pthread_join: error %d", e);
-  }
-  free(objs);
-  free(w);
-  free(th);
-  printf("cache-scratch ok: %ld threads, %ld objects of %ld bytes, %lld byte writes\n", threads,
-         threads * iterations, objsize, 2LL * threads * iterations * (repetitions / threads) * objsize);
-  return 0;
-}
+#define PASSIVE 1
+#include "cache-thrash.c"
