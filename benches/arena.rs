@@ -3,18 +3,19 @@
 //! these machines are shared and noisy.
 //!
 //! `cargo bench --bench arena`
-#![feature(allocator_api)]
 
 mod common;
 
-use std::alloc::{Global, System};
-use std::collections::LinkedList;
+use allocator_api2::alloc::Global;
+use allocator_api2::boxed::Box;
+use allocator_api2::vec::Vec;
+use std::alloc::System;
 use std::hint::black_box;
 use std::time::Duration;
 
 use allockit::{Arena, Pages};
 use bumpalo::Bump;
-use common::{Api2, ViaGlobal};
+use common::ViaGlobal;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mimalloc::MiMalloc;
 
@@ -63,7 +64,7 @@ fn small_allocations(c: &mut Criterion) {
 
 /// A `Vec<u64>` grown 10,000 times by `reserve_exact(1)`.
 fn vec_reserve_exact(c: &mut Criterion) {
-    fn grow<A: std::alloc::Allocator>(a: A) -> usize {
+    fn grow<A: allockit::Allocator>(a: A) -> usize {
         let mut v = Vec::new_in(a);
         for i in 0..GROWS {
             v.reserve_exact(1);
@@ -92,15 +93,31 @@ fn vec_reserve_exact(c: &mut Criterion) {
     g.finish();
 }
 
-/// A 100,000-node linked list built, summed and freed.
+/// A 100,000-node singly linked list of boxed nodes built, summed and freed.
 fn linked_list(c: &mut Criterion) {
-    fn build<A: std::alloc::Allocator>(a: A) -> LinkedList<u64, A> {
-        let mut list = LinkedList::new_in(a);
-        for i in 0..NODES {
-            list.push_back(i);
+    /// A list node; 16 bytes.
+    struct Node<A: allockit::Allocator> {
+        value: u64,
+        next: Option<Box<Node<A>, A>>,
+    }
+    fn build<A: allockit::Allocator + Copy>(a: A) -> Option<Box<Node<A>, A>> {
+        let mut head = None;
+        for value in (0..NODES).rev() {
+            head = Some(Box::new_in(Node { value, next: head }, a));
         }
-        assert_eq!(list.iter().sum::<u64>(), NODES * (NODES - 1) / 2);
-        list
+        let (mut sum, mut at) = (0, head.as_deref());
+        while let Some(node) = at {
+            sum += node.value;
+            at = node.next.as_deref();
+        }
+        assert_eq!(sum, NODES * (NODES - 1) / 2);
+        head
+    }
+    /// Frees node by node, without the recursion of a nested drop.
+    fn free<A: allockit::Allocator>(mut head: Option<Box<Node<A>, A>>) {
+        while let Some(node) = head {
+            head = Box::into_inner(node).next;
+        }
     }
     let mut g = c.benchmark_group("linked_list_100k");
     let mut arena = Arena::new();
@@ -114,8 +131,8 @@ fn linked_list(c: &mut Criterion) {
             bump.reset();
         })
     });
-    g.bench_function("glibc", |b| b.iter(|| drop(build(ViaGlobal(System)))));
-    g.bench_function("mimalloc", |b| b.iter(|| drop(build(ViaGlobal(MiMalloc)))));
+    g.bench_function("glibc", |b| b.iter(|| free(build(&ViaGlobal(System)))));
+    g.bench_function("mimalloc", |b| b.iter(|| free(build(&ViaGlobal(MiMalloc)))));
     g.finish();
 }
 
@@ -140,23 +157,23 @@ fn hashbrown_inserts(c: &mut Criterion) {
     let mut bump = Bump::new();
     g.bench_function("bumpalo", |b| {
         b.iter(|| {
-            fill(Api2(&bump));
+            fill(&bump);
             bump.reset();
         })
     });
-    g.bench_function("glibc", |b| b.iter(|| fill(Api2(ViaGlobal(System)))));
-    g.bench_function("mimalloc", |b| b.iter(|| fill(Api2(ViaGlobal(MiMalloc)))));
+    g.bench_function("glibc", |b| b.iter(|| fill(ViaGlobal(System))));
+    g.bench_function("mimalloc", |b| b.iter(|| fill(ViaGlobal(MiMalloc))));
     g.finish();
 }
 
 /// Why `Arena::new()` sits on `Global`: a short-lived arena on each backing.
 fn default_backing(c: &mut Criterion) {
-    fn short_lived<A: std::alloc::Allocator>(arena: Arena<A>) {
+    fn short_lived<A: allockit::Allocator>(arena: Arena<A>) {
         for i in 0..100u64 {
             black_box(arena.alloc(i));
         }
     }
-    fn four_megabytes<A: std::alloc::Allocator>(arena: Arena<A>) {
+    fn four_megabytes<A: allockit::Allocator>(arena: Arena<A>) {
         for _ in 0..1024 {
             black_box(arena.alloc([0u8; 4096]));
         }

@@ -9,7 +9,6 @@
 //! - `allockit_hardened_no_quarantine`: detection + canaries + zero on free.
 //! - `allockit_hardened_no_zeroing`: detection + canaries + 1 MiB quarantine.
 //! - `allockit_hardened_default`: everything (`Options::SECURE`).
-#![feature(allocator_api)]
 
 mod common;
 

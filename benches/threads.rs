@@ -4,11 +4,11 @@
 //! (`python3 benches/ratios.py`), not times.
 //!
 //! `cargo bench --bench threads`
-#![feature(allocator_api)]
 
 mod common;
 
-use std::alloc::{Allocator, Layout, System};
+use allockit::{Allocator, Layout};
+use std::alloc::System;
 use std::hint::black_box;
 use std::ptr::NonNull;
 use std::sync::mpsc;

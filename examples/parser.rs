@@ -22,9 +22,10 @@
 //! Each variant parses a generated program of 200,000 `let`s (about 9 MB), evaluates it
 //! and frees it, 5 times; the best time is printed. Run it with
 //! `cargo run --release --example parser`.
-#![feature(allocator_api)]
 
-use std::alloc::{Allocator, Global};
+use allocator_api2::alloc::Global;
+use allocator_api2::vec::Vec;
+use allockit::Allocator;
 use std::borrow::Borrow;
 use std::fmt::{self, Write as _};
 use std::hash::Hash;

@@ -9,12 +9,12 @@
 //! - `Arena`: a `hashbrown::HashMap<&str, usize>` counts words; each distinct key is copied
 //!   into the arena with `alloc_str` (typed methods bypass the `Allocator` trait, so only the
 //!   map's table shows up in the calls).
-//! - `Arena` scope: a 1,000,000-node `LinkedList` built and summed inside `arena.scope`,
-//!   freed all at once when the scope ends; the arena's `used_bytes` returns to its earlier
-//!   value.
-//! - `Counting` over `Global`: a `BTreeMap` with inserts and removals.
-//! - `SizeClasses`: a `BTreeMap<u64, Vec<u8>>` whose values come and go in mixed sizes,
-//!   map nodes and values both in the size classes.
+//! - `Arena` scope: a 1,000,000-node linked list (each node a leaked `Box` in the scope)
+//!   built and summed inside `arena.scope`, freed all at once when the scope ends; the
+//!   arena's `used_bytes` returns to its earlier value.
+//! - `Counting` over `Global`: a `hashbrown::HashSet` with inserts and removals.
+//! - `SizeClasses`: a `hashbrown::HashMap<u64, Vec<u8>>` whose values come and go in mixed
+//!   sizes, table and values both in the size classes.
 //! - `FreeList`: lines of a text buffer (`Vec<Vec<u8>>`) that grow and shrink; a line
 //!   grows in place when the block after it is free.
 //! - `Slab`: a singly linked stack of 200,000 boxed nodes, pushed and popped in waves.
@@ -30,10 +30,10 @@
 //! - `Compartment`: 10,000 secrets in a reserved range of their own, sealed and unsealed.
 //!
 //! Run it with `cargo run --release --example tour`.
-#![feature(allocator_api, btreemap_alloc)]
 
-use std::alloc::Global;
-use std::collections::{BTreeMap, LinkedList};
+use allocator_api2::alloc::Global;
+use allocator_api2::boxed::Box;
+use allocator_api2::vec::Vec;
 use std::time::{Duration, Instant};
 
 use allockit::{
@@ -180,13 +180,24 @@ fn arena(words: &str) -> [Row; 2] {
     let before = arena.used_bytes();
     let start = Instant::now();
     let (sum, stats, peak_used) = arena.scope(|s| {
-        let counting = Counting::new(&*s);
-        let mut list = LinkedList::new_in(&counting);
-        for i in 0..1_000_000u64 {
-            list.push_back(i);
+        /// A list node; the nodes are never dropped: the scope frees them all at once.
+        struct Node<'a> {
+            value: u64,
+            next: Option<&'a Node<'a>>,
         }
-        let sum: u64 = list.iter().sum();
-        std::mem::forget(list); // nothing to drop: the scope frees every node at once
+        let counting = Counting::new(&*s);
+        let mut head = None;
+        for value in (0..1_000_000u64).rev() {
+            head = Some(&*Box::leak(Box::new_in(
+                Node { value, next: head },
+                &counting,
+            )));
+        }
+        let mut sum = 0;
+        while let Some(node) = head {
+            sum += node.value;
+            head = node.next;
+        }
         (sum, counting.stats(), s.used_bytes())
     });
     let time = start.elapsed();
@@ -196,7 +207,7 @@ fn arena(words: &str) -> [Row; 2] {
     let result = format!("used {}", used.join(" -> "));
     let names = [
         "Arena scope",
-        "LinkedList of 1,000,000 u64, summed",
+        "linked list of 1,000,000 u64, summed",
         &result,
     ];
     let scope = row(names, stats, bytes(arena.reserved_bytes()), time);
@@ -206,21 +217,22 @@ fn arena(words: &str) -> [Row; 2] {
 fn counting_global() -> Row {
     let counting = Counting::new(Global);
     let start = Instant::now();
-    let mut map = BTreeMap::new_in(&counting);
+    let mut set = hashbrown::HashSet::new_in(&counting);
     let mut rng = Rng(42);
-    for i in 0..200_000u64 {
-        map.insert(rng.next() % 1_000_000, i);
+    for _ in 0..200_000u64 {
+        set.insert(rng.next() % 1_000_000);
     }
-    map.retain(|k, _| k % 2 == 0);
-    assert!(map.keys().is_sorted() && map.keys().all(|k| k % 2 == 0));
-    let result = format!("{} keys left", thousands(map.len()));
-    drop(map);
+    set.retain(|k| k % 2 == 0);
+    set.shrink_to_fit();
+    assert!(set.iter().all(|k| k % 2 == 0));
+    let result = format!("{} keys left", thousands(set.len()));
+    drop(set);
     let time = start.elapsed();
     let stats = counting.stats();
-    assert_eq!(stats.live_bytes, 0, "every node freed");
+    assert_eq!(stats.live_bytes, 0, "every table freed");
     let names = [
         "Counting<Global>",
-        "BTreeMap: 200,000 inserts, retain evens",
+        "HashSet: 200,000 inserts, retain evens",
         &result,
     ];
     let reserved = format!("{} peak", bytes(stats.peak_bytes));
@@ -230,7 +242,7 @@ fn counting_global() -> Row {
 fn size_classes() -> Row {
     let counting = Counting::new(SizeClasses::new());
     let start = Instant::now();
-    let mut map = BTreeMap::new_in(&counting);
+    let mut map = hashbrown::HashMap::new_in(&counting);
     let mut rng = Rng(7);
     for i in 0..200_000u64 {
         let key = rng.next() % 20_000;
@@ -254,7 +266,7 @@ fn size_classes() -> Row {
     let reserved = bytes(counting.inner().reserved_bytes());
     let names = [
         "SizeClasses",
-        "BTreeMap<u64, Vec<u8>>: 200,000 ops, 8-507 B values",
+        "HashMap<u64, Vec<u8>>: 200,000 ops, 8-507 B values",
         &result,
     ];
     row(names, stats, reserved, time)
@@ -316,7 +328,7 @@ fn slab() -> Row {
             ));
         }
         for _ in 0..150_000 {
-            let node = head.take().map(|b| *b).unwrap();
+            let node = head.take().map(Box::into_inner).unwrap();
             sum += node.value;
             head = node.next;
         }
@@ -327,7 +339,7 @@ fn slab() -> Row {
         thousands(live.live),
         thousands(live.slabs)
     );
-    while let Some(node) = head.take() {
+    while let Some(node) = head.take().map(Box::into_inner) {
         sum += node.value;
         head = node.next;
     }
@@ -364,7 +376,7 @@ fn malloc() -> Row {
 
 /// Four threads in a ring: each allocates `Vec<u8>`s in `heap`, sends them to the next
 /// thread, and checks and frees what the previous one sent. Returns the vectors checked.
-fn ring<A: std::alloc::Allocator + Sync>(heap: &A) -> usize {
+fn ring<A: allockit::Allocator + Sync>(heap: &A) -> usize {
     const THREADS: usize = 4;
     const PER_THREAD: usize = 50_000;
     let (senders, receivers): (Vec<_>, Vec<_>) =

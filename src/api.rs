@@ -1,46 +1,55 @@
 //! The one place that knows which `Allocator` trait is in use.
 //!
-//! Every strategy implements the nightly [`core::alloc::Allocator`] by hand. The stable
-//! mirror, `allocator_api2::alloc::Allocator` (0.2, the version `hashbrown` and `bumpalo`
-//! use), is generated from that impl by [`mirror_allocator_api2!`], so the two can never
-//! disagree. The rest of the crate imports the trait from here (hashbrown's `src/alloc.rs`
-//! pattern), together with the few contract helpers every strategy shares.
+//! Every strategy implements `allocator_api2::alloc::Allocator` (0.2, the version
+//! `hashbrown` and `bumpalo` use), which builds on stable Rust. With the `nightly` feature,
+//! the nightly [`core::alloc::Allocator`] is generated from that impl by
+//! [`mirror_core_allocator!`], so the two can never disagree, and std's `Vec`, `Box` and
+//! collections take the strategies too. The rest of the crate imports the trait from here
+//! (hashbrown's `src/alloc.rs` pattern), together with the few contract helpers every
+//! strategy shares.
+//!
+//! allocator-api2 has a `nightly` feature of its own that makes its trait a re-export of
+//! the nightly one. This crate leaves it off: with it on, every crate using allocator-api2
+//! (hashbrown among them) needs `#![feature(allocator_api)]`, and the two impls of each
+//! strategy would be impls of one trait.
 
-pub use core::alloc::{AllocError, Allocator, Layout};
+pub use allocator_api2::alloc::{AllocError, Allocator};
+pub use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
-/// Implements `allocator_api2::alloc::Allocator` for a type by forwarding every method to
-/// its `core::alloc::Allocator` impl.
+/// Implements the nightly `core::alloc::Allocator` for a type by forwarding every method
+/// to its `allocator_api2::alloc::Allocator` impl; nothing without the `nightly` feature.
 ///
-/// Usage: `mirror_allocator_api2!(impl[A: Allocator] for Arena<A>);`
-macro_rules! mirror_allocator_api2 {
+/// Usage: `mirror_core_allocator!(impl[A: Allocator] for Arena<A>);`
+macro_rules! mirror_core_allocator {
     (impl[$($gen:tt)*] for $ty:ty) => {
-        // SAFETY: every method forwards to the `core::alloc::Allocator` impl of the same
-        // type, which upholds the identical contract; only the error type is translated.
-        unsafe impl<$($gen)*> allocator_api2::alloc::Allocator for $ty {
+        // SAFETY: every method forwards to the `allocator_api2::alloc::Allocator` impl of
+        // the same type, which upholds the identical contract; only the error type is
+        // translated.
+        #[cfg(feature = "nightly")]
+        unsafe impl<$($gen)*> core::alloc::Allocator for $ty {
             #[inline(always)]
             fn allocate(
                 &self,
                 layout: core::alloc::Layout,
-            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-                core::alloc::Allocator::allocate(self, layout)
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+                $crate::Allocator::allocate(self, layout).map_err(|_| core::alloc::AllocError)
             }
 
             #[inline(always)]
             fn allocate_zeroed(
                 &self,
                 layout: core::alloc::Layout,
-            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-                core::alloc::Allocator::allocate_zeroed(self, layout)
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+                $crate::Allocator::allocate_zeroed(self, layout)
+                    .map_err(|_| core::alloc::AllocError)
             }
 
             #[inline(always)]
             unsafe fn deallocate(&self, ptr: core::ptr::NonNull<u8>, layout: core::alloc::Layout) {
                 // SAFETY: the caller upholds `deallocate`'s contract, which is the same
                 // for both traits.
-                unsafe { core::alloc::Allocator::deallocate(self, ptr, layout) }
+                unsafe { $crate::Allocator::deallocate(self, ptr, layout) }
             }
 
             #[inline(always)]
@@ -49,10 +58,10 @@ macro_rules! mirror_allocator_api2 {
                 ptr: core::ptr::NonNull<u8>,
                 old: core::alloc::Layout,
                 new: core::alloc::Layout,
-            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
                 // SAFETY: the caller upholds `grow`'s contract, the same for both traits.
-                unsafe { core::alloc::Allocator::grow(self, ptr, old, new) }
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+                unsafe { $crate::Allocator::grow(self, ptr, old, new) }
+                    .map_err(|_| core::alloc::AllocError)
             }
 
             #[inline(always)]
@@ -61,10 +70,10 @@ macro_rules! mirror_allocator_api2 {
                 ptr: core::ptr::NonNull<u8>,
                 old: core::alloc::Layout,
                 new: core::alloc::Layout,
-            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
                 // SAFETY: the caller upholds `grow_zeroed`'s contract, the same for both.
-                unsafe { core::alloc::Allocator::grow_zeroed(self, ptr, old, new) }
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+                unsafe { $crate::Allocator::grow_zeroed(self, ptr, old, new) }
+                    .map_err(|_| core::alloc::AllocError)
             }
 
             #[inline(always)]
@@ -73,10 +82,10 @@ macro_rules! mirror_allocator_api2 {
                 ptr: core::ptr::NonNull<u8>,
                 old: core::alloc::Layout,
                 new: core::alloc::Layout,
-            ) -> Result<core::ptr::NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
                 // SAFETY: the caller upholds `shrink`'s contract, the same for both traits.
-                unsafe { core::alloc::Allocator::shrink(self, ptr, old, new) }
-                    .map_err(|_| allocator_api2::alloc::AllocError)
+                unsafe { $crate::Allocator::shrink(self, ptr, old, new) }
+                    .map_err(|_| core::alloc::AllocError)
             }
         }
     };
@@ -91,6 +100,7 @@ macro_rules! mirror_allocator_api2 {
 /// `forward_resizing!(self => via resize)` instead calls one method of the impl's own,
 /// `self.resize(ptr, old, new, zeroed)`, with `zeroed` true only for `grow_zeroed`
 /// (`Hardened`, which resizes every way by moving to a fresh block).
+#[cfg_attr(not(feature = "std"), allow(unused_macros))]
 macro_rules! forward_resizing {
     ($this:ident => via $f:ident) => {
         forward_resizing!(@method grow, $this, (ptr, old, new) {
@@ -164,9 +174,9 @@ macro_rules! grow_zeroed_via_grow {
         unsafe fn grow_zeroed(
             &self,
             ptr: core::ptr::NonNull<u8>,
-            old: core::alloc::Layout,
-            new: core::alloc::Layout,
-        ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+            old: $crate::Layout,
+            new: $crate::Layout,
+        ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
             // SAFETY: forwarded from the caller.
             unsafe { $crate::api::grow_then_zero(self, ptr, old, new) }
         }

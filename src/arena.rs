@@ -41,7 +41,9 @@
 //! calls from the second round on (a test proves it), while holding one chunk — keeping
 //! every chunk would also reach zero calls but holds the sum of all chunks forever.
 
-use alloc::alloc::{Global, handle_alloc_error};
+use alloc::alloc::handle_alloc_error;
+
+use allocator_api2::alloc::Global;
 use core::cell::Cell;
 use core::ptr::NonNull;
 
@@ -77,7 +79,7 @@ struct Chunk {
 /// A growable bump allocator with scopes.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use allockit::Arena;
 ///
 /// let mut arena = Arena::new();
@@ -217,9 +219,8 @@ impl<A: Allocator> Arena<A> {
     /// `AllocError` if that chunk cannot be allocated.
     ///
     /// ```
-    /// #![feature(allocator_api)]
     /// use allockit::Arena;
-    /// assert!(Arena::try_with_capacity_in(usize::MAX, std::alloc::Global).is_err());
+    /// assert!(Arena::try_with_capacity_in(usize::MAX, allocator_api2::alloc::Global).is_err());
     /// ```
     pub fn try_with_capacity_in(bytes: usize, backing: A) -> Result<Self, AllocError> {
         let arena = Self::new_in(backing);
@@ -264,7 +265,6 @@ impl<A: Allocator> Arena<A> {
     /// arena reserves little beyond it. `None` removes the cap.
     ///
     /// ```
-    /// #![feature(allocator_api)]
     /// use allockit::Arena;
     /// let arena = Arena::with_capacity(4096);
     /// arena.set_limit(Some(100));
@@ -351,19 +351,17 @@ impl<A: Allocator> Arena<A> {
     /// and the chunks are kept for the next allocations. See [`Scope`](crate::Scope).
     ///
     /// ```
-    /// #![feature(allocator_api)]
+    /// use allocator_api2::vec::Vec;
+    ///
     /// let mut arena = allockit::Arena::new();
     /// let before = arena.used_bytes();
     /// let sum = arena.scope(|s| {
-    ///     let mut list = std::collections::LinkedList::new_in(&*s);
-    ///     for i in 0..1000u64 {
-    ///         list.push_back(i);
-    ///     }
-    ///     let sum: u64 = list.iter().sum();
-    ///     std::mem::forget(list); // nothing to drop: the scope frees every node at once
-    ///     sum
-    /// });
-    /// assert_eq!(sum, 499_500);
+    ///     let mut v = Vec::new_in(&*s);
+    ///     v.extend(0..1000u64);
+    ///     let words = s.alloc_slice_fill_with(100, |i| i as u64);
+    ///     v.iter().sum::<u64>() + words.iter().sum::<u64>()
+    /// }); // every block of the scope is released here, in one step
+    /// assert_eq!(sum, 499_500 + 4_950);
     /// assert_eq!(arena.used_bytes(), before);
     /// ```
     #[inline]

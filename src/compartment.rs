@@ -291,7 +291,7 @@ unsafe impl Send for RegionSource {}
 /// [`FreeList`] heap over the range, so they are freed individually and merged.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use allockit::{Compartment, Protection};
 ///
 /// let secrets = Compartment::new(1 << 20); // 1 MiB of address space, used on demand
@@ -310,7 +310,7 @@ unsafe impl Send for RegionSource {}
 ///     secrets.unseal().unwrap(); // ...and now it is an ordinary heap again.
 /// }
 /// key.push(b'!');
-/// # use core::alloc::Allocator;
+/// # use allockit::Allocator;
 /// ```
 ///
 /// A `Compartment` is `Send` but not `Sync`:
@@ -379,11 +379,10 @@ impl Compartment {
     /// system call per seal and unseal).
     ///
     /// ```
-    /// #![feature(allocator_api)]
     /// use allockit::{Compartment, Protection};
     /// let c = Compartment::try_with_mprotect(1 << 20)?;
     /// assert_ne!(c.protection(), Protection::ProtectionKeys);
-    /// # Ok::<(), core::alloc::AllocError>(())
+    /// # Ok::<(), allockit::AllocError>(())
     /// ```
     pub fn try_with_mprotect(reserve_bytes: usize) -> Result<Self, AllocError> {
         Self::create(reserve_bytes, false)
@@ -480,7 +479,7 @@ impl Compartment {
     /// Whether `ptr` points into the compartment's range.
     ///
     /// ```
-    /// #![feature(allocator_api)]
+    /// use allocator_api2::boxed::Box;
     /// let c = allockit::Compartment::new(1 << 16);
     /// let b = Box::new_in(1u32, &c);
     /// assert!(c.contains(&*b as *const u32 as *const u8));
@@ -549,7 +548,7 @@ impl Compartment {
     /// frees nothing while sealed: the blocks stay allocated.
     ///
     /// ```
-    /// #![feature(allocator_api)]
+    /// use allocator_api2::vec::Vec;
     /// let c = allockit::Compartment::new(1 << 16);
     /// let mut secret = Vec::new_in(&c);
     /// secret.extend_from_slice(b"hunter2");
@@ -563,7 +562,7 @@ impl Compartment {
     /// A safe call no longer compiles (before 0.2, `seal` took `&self` and was safe):
     ///
     /// ```compile_fail,E0133
-    /// #![feature(allocator_api)]
+    /// use allocator_api2::boxed::Box;
     /// fn sum(x: &u64, c: &allockit::Compartment) -> u64 {
     ///     c.seal().unwrap(); // `x` is live and marked dereferenceable for the whole call
     ///     *x
@@ -709,7 +708,7 @@ fn sealed(layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
     }
 }
 
-mirror_allocator_api2!(impl[] for Compartment);
+mirror_core_allocator!(impl[] for Compartment);
 
 #[cfg(test)]
 mod tests {

@@ -50,9 +50,9 @@ impl Stats {
 /// Wraps an allocator and counts calls, live bytes and peak bytes.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use allockit::Counting;
-/// use std::alloc::Global;
+/// use allocator_api2::alloc::Global;
 ///
 /// let counting = Counting::new(Global);
 /// let mut v = Vec::new_in(&counting);
@@ -65,9 +65,8 @@ impl Stats {
 /// ```
 ///
 /// ```compile_fail,E0277
-/// #![feature(allocator_api)]
 /// fn is_sync<T: Sync>() {}
-/// is_sync::<allockit::Counting<std::alloc::Global>>();
+/// is_sync::<allockit::Counting<allocator_api2::alloc::Global>>();
 /// ```
 pub struct Counting<A> {
     /// The allocator every call goes to.
@@ -105,8 +104,8 @@ impl<A> Counting<A> {
     /// bytes), to measure one phase of a program.
     ///
     /// ```
-    /// #![feature(allocator_api)]
-    /// let c = allockit::Counting::new(std::alloc::Global);
+    /// use allocator_api2::boxed::Box;
+    /// let c = allockit::Counting::new(allocator_api2::alloc::Global);
     /// let b = Box::new_in(1u64, &c);
     /// c.reset_stats();
     /// assert_eq!((c.stats().allocations, c.stats().live_bytes), (0, 8));
@@ -240,7 +239,7 @@ unsafe impl<A: Allocator> Allocator for Counting<A> {
     }
 }
 
-mirror_allocator_api2!(impl[A: Allocator] for Counting<A>);
+mirror_core_allocator!(impl[A: Allocator] for Counting<A>);
 
 #[cfg(test)]
 mod tests {

@@ -32,7 +32,7 @@ use crate::bump::Cursor;
 /// it, and the allocator itself can be moved freely while blocks are live.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use core::mem::MaybeUninit;
 /// use allockit::FixedBuffer;
 ///
@@ -140,7 +140,7 @@ impl<'a> FixedBuffer<'a> {
     /// from this allocator.
     ///
     /// ```
-    /// #![feature(allocator_api)]
+    /// use allocator_api2::boxed::Box;
     /// let mut stack = [core::mem::MaybeUninit::uninit(); 64];
     /// let mut buf = allockit::FixedBuffer::new(&mut stack);
     /// drop(Box::new_in([0u8; 48], &buf));
@@ -225,11 +225,12 @@ unsafe impl Allocator for FixedBuffer<'_> {
     }
 }
 
-mirror_allocator_api2!(impl['a] for FixedBuffer<'a>);
+mirror_core_allocator!(impl['a] for FixedBuffer<'a>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use allocator_api2::boxed::Box;
 
     #[test]
     fn exhaustion_then_reset() {
@@ -269,7 +270,6 @@ mod tests {
     /// `[u8]` buffer, summing the storage here was an uninitialised read under Miri.)
     #[test]
     fn uninit_values_do_not_reach_the_callers_bytes() {
-        use alloc::boxed::Box;
         let mut storage = [MaybeUninit::<u8>::uninit(); 64];
         {
             let buf = FixedBuffer::new(&mut storage);

@@ -84,7 +84,8 @@ use crate::tlsf::*;
 /// except one kept as a reserve.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::boxed::Box;
+/// use allocator_api2::vec::Vec;
 /// use allockit::FreeList;
 ///
 /// let heap = FreeList::new();
@@ -105,7 +106,7 @@ use crate::tlsf::*;
 /// ```
 pub struct FreeList<
     #[cfg(feature = "std")] A: Allocator = crate::Pages,
-    #[cfg(not(feature = "std"))] A: Allocator = alloc::alloc::Global,
+    #[cfg(not(feature = "std"))] A: Allocator = allocator_api2::alloc::Global,
 > {
     /// The heap. Borrowed mutably only inside [`with_core`](FreeList::with_core), never
     /// across a call to the backing allocator.
@@ -145,8 +146,8 @@ impl<A: Allocator> FreeList<A> {
     /// first used.
     ///
     /// ```
-    /// #![feature(allocator_api)]
-    /// let heap = allockit::FreeList::new_in(std::alloc::Global);
+    /// use allocator_api2::boxed::Box;
+    /// let heap = allockit::FreeList::new_in(allocator_api2::alloc::Global);
     /// assert_eq!(*Box::new_in(7u8, &heap), 7);
     /// ```
     #[inline]
@@ -161,15 +162,15 @@ impl<A: Allocator> FreeList<A> {
     /// usable bytes, or `AllocError` if that region cannot be allocated.
     ///
     /// ```
-    /// #![feature(allocator_api)]
+    /// use allocator_api2::vec::Vec;
     /// use allockit::{Counting, FreeList};
-    /// let heap = FreeList::try_with_capacity_in(1 << 20, Counting::new(std::alloc::Global))?;
+    /// let heap = FreeList::try_with_capacity_in(1 << 20, Counting::new(allocator_api2::alloc::Global))?;
     /// assert!(heap.stats().largest_free_block >= 1 << 20);
     /// let v: Vec<u8, _> = Vec::with_capacity_in(1000, &heap);
     /// assert_eq!(heap.backing().stats().allocations, 1, "served from the first region");
     /// # drop(v);
-    /// assert!(FreeList::try_with_capacity_in(usize::MAX, std::alloc::Global).is_err());
-    /// # Ok::<(), std::alloc::AllocError>(())
+    /// assert!(FreeList::try_with_capacity_in(usize::MAX, allocator_api2::alloc::Global).is_err());
+    /// # Ok::<(), allockit::AllocError>(())
     /// ```
     pub fn try_with_capacity_in(bytes: usize, backing: A) -> Result<Self, AllocError> {
         let heap = Self::new_in(backing);
@@ -207,8 +208,7 @@ impl<A: Allocator> FreeList<A> {
     /// free and merged, and a region that became wholly free goes back.
     ///
     /// ```
-    /// #![feature(allocator_api)]
-    /// use core::alloc::{Allocator, Layout};
+    /// use allockit::{Allocator, Layout};
     /// let heap = allockit::FreeList::new();
     /// let l = Layout::new::<[u8; 1000]>();
     /// let blocks: Vec<_> = (0..10).map(|_| heap.allocate(l).unwrap()).collect();
@@ -232,9 +232,9 @@ impl<A: Allocator> FreeList<A> {
     /// to the heap: for tests. It first flushes the front cache, like [`stats`](Self::stats).
     ///
     /// ```
-    /// #![feature(allocator_api)]
     /// let heap = allockit::FreeList::new();
-    /// let v: Vec<u32, _> = (0..100).collect::<Vec<_>>().to_vec_in(&heap);
+    /// let mut v = allocator_api2::vec::Vec::new_in(&heap);
+    /// v.extend(0..100u32);
     /// heap.check_invariants();
     /// # drop(v);
     /// ```
@@ -407,7 +407,7 @@ unsafe impl<A: Allocator> Allocator for FreeList<A> {
     });
 }
 
-mirror_allocator_api2!(impl[A: Allocator] for FreeList<A>);
+mirror_core_allocator!(impl[A: Allocator] for FreeList<A>);
 
 // ----- the front cache ---------------------------------------------------------------
 
@@ -498,7 +498,7 @@ mod tests {
     type DefaultBacking = crate::Pages;
     /// The default backing allocator.
     #[cfg(not(feature = "std"))]
-    type DefaultBacking = alloc::alloc::Global;
+    type DefaultBacking = allocator_api2::alloc::Global;
 
     fn heap() -> FreeList {
         FreeList::new_in(DefaultBacking::default())

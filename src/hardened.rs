@@ -119,7 +119,7 @@ struct Core {
 /// (`std` only). [`Options`] lists what each feature costs.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use allockit::{Hardened, SizeClasses};
 ///
 /// let heap = Hardened::new(SizeClasses::new());
@@ -132,7 +132,6 @@ struct Core {
 /// ```
 ///
 /// ```compile_fail,E0277
-/// #![feature(allocator_api)]
 /// fn is_sync<T: Sync>() {}
 /// is_sync::<allockit::Hardened<allockit::SizeClasses>>();
 /// ```
@@ -211,13 +210,12 @@ impl<A: Allocator> Hardened<A> {
     /// aborting; the offending operation is then ignored. Meant for tests.
     ///
     /// ```
-    /// #![feature(allocator_api)]
     /// use allockit::{Allocator, Hardened, Layout, Violation, ViolationReport};
     ///
     /// fn expect_double_free(r: &ViolationReport) {
     ///     assert_eq!(r.violation, Violation::DoubleFree);
     /// }
-    /// let heap = Hardened::new(std::alloc::Global);
+    /// let heap = Hardened::new(allocator_api2::alloc::Global);
     /// heap.set_violation_hook(Some(expect_double_free));
     /// let l = Layout::new::<u64>();
     /// let p = heap.allocate(l).unwrap().cast::<u8>();
@@ -760,7 +758,7 @@ unsafe impl<A: Allocator> Allocator for Hardened<A> {
     forward_resizing!(self => via resize);
 }
 
-mirror_allocator_api2!(impl[A: Allocator] for Hardened<A>);
+mirror_core_allocator!(impl[A: Allocator] for Hardened<A>);
 
 impl<A: Allocator> Drop for Hardened<A> {
     fn drop(&mut self) {

@@ -1,12 +1,14 @@
 //! # allockit — memory allocators as values
 //!
-//! Every strategy in this crate is a type that implements the nightly
-//! [`core::alloc::Allocator`] trait (and, generated from it, the stable mirror
-//! `allocator_api2::alloc::Allocator` that `hashbrown` accepts). A collection
-//! picks its strategy per instance:
+//! Every strategy in this crate is a type that implements [`Allocator`], the
+//! `allocator_api2` 0.2 trait that builds on stable Rust and that `hashbrown`, bumpalo and
+//! allocator-api2's own `Vec` and `Box` accept; with the `nightly` feature each also
+//! implements the nightly [`core::alloc::Allocator`], so std's collections take it. A
+//! collection picks its strategy per instance:
 //!
 //! ```
-//! #![feature(allocator_api)]
+//! use allocator_api2::boxed::Box;
+//! use allocator_api2::vec::Vec;
 //! use allockit::Arena;
 //!
 //! let arena = Arena::new();
@@ -16,6 +18,22 @@
 //! let mut m = hashbrown::HashMap::new_in(&arena);
 //! m.insert("answer", *b);
 //! assert_eq!(v.len() + m.len(), 4);
+//! ```
+//!
+//! With the `nightly` feature, on a nightly compiler, std's own collections:
+//!
+#![cfg_attr(feature = "nightly", doc = "```")]
+#![cfg_attr(not(feature = "nightly"), doc = "```ignore")]
+//! #![feature(allocator_api)]
+//! use allockit::{Arena, SizeClasses};
+//!
+//! let arena = Arena::new();
+//! let mut v = Vec::new_in(&arena);
+//! v.extend([1, 2, 3]);
+//! let heap = SizeClasses::new();
+//! let mut list = std::collections::LinkedList::new_in(&heap);
+//! list.push_back(Box::new_in(7u64, &arena));
+//! assert_eq!(v.len() as u64 + *list.pop_front().unwrap(), 10);
 //! ```
 //!
 //! ## Strategies
@@ -61,9 +79,20 @@
 //! - `std` (default): the OS layer, [`Pages`], [`Malloc`] and [`Locked`]. Without it the
 //!   crate is `#![no_std]` + `alloc`, and [`FixedBuffer`], [`Arena`] over any allocator, and
 //!   [`Counting`] build for kernels and firmware.
+//! - `nightly`: every strategy also implements the nightly [`core::alloc::Allocator`]
+//!   (generated from its allocator-api2 impl, so the two agree), and [`ThreadCache`] keeps
+//!   its heap pointer in a `#[thread_local]` static rather than a `thread_local!` (the
+//!   same single TLS access; measured alike). Needs a nightly compiler, and
+//!   `#![feature(allocator_api)]` in the crate that uses std's collections with it.
+//!
+//! allocator-api2's own `nightly` feature (which turns its trait into a re-export of the
+//! nightly one) must stay off: with it, each strategy's two impls would be impls of one
+//! trait. The crate re-exports the allocator-api2 it is built with as
+//! [`allockit::allocator_api2`](crate::allocator_api2), so a user's `Vec` and `Box` can be
+//! sure to match.
 #![no_std]
-#![feature(allocator_api)]
-#![cfg_attr(feature = "std", feature(thread_local))]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
+#![cfg_attr(all(feature = "nightly", feature = "std"), feature(thread_local))]
 #![deny(
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks,
@@ -109,6 +138,7 @@ mod slab;
 mod thread_cache;
 mod tlsf;
 
+pub use allocator_api2;
 pub use api::{AllocError, Allocator, Layout};
 pub use arena::Arena;
 #[cfg(feature = "std")]

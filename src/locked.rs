@@ -63,7 +63,7 @@ use crate::api::{AllocError, Allocator, Layout};
 /// [`lock`](Locked::lock) to read the inner allocator's statistics.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use allockit::{Locked, SizeClasses};
 ///
 /// let heap = Locked::new(SizeClasses::new());
@@ -131,7 +131,7 @@ impl<A> Locked<A> {
     /// allocate from it on the same thread while holding the guard: that deadlocks.
     ///
     /// ```
-    /// #![feature(allocator_api)]
+    /// use allocator_api2::boxed::Box;
     /// let heap = allockit::Locked::new(allockit::FreeList::new());
     /// let b = Box::new_in([0u8; 100], &heap);
     /// let stats = heap.lock().stats(); // the guard is dropped at the end of the line
@@ -185,7 +185,7 @@ impl<A> Locked<A> {
     /// while holding the guard deadlocks.
     ///
     /// ```
-    /// #![feature(allocator_api)]
+    /// use allocator_api2::boxed::Box;
     /// let heap = allockit::Locked::new(allockit::Arena::new());
     /// drop(Box::new_in([1u8; 100], &heap));
     /// // SAFETY: the only block allocated from `heap` has been freed.
@@ -234,7 +234,7 @@ impl<A> Locked<A> {
 /// when dropped.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::boxed::Box;
 /// use allockit::{Counting, Locked, SizeClasses};
 ///
 /// let heap = Locked::new(Counting::new(SizeClasses::new()));
@@ -310,7 +310,7 @@ unsafe impl<A: Allocator> Allocator for Locked<A> {
     forward_resizing!(self => self.lock());
 }
 
-mirror_allocator_api2!(impl[A: Allocator] for Locked<A>);
+mirror_core_allocator!(impl[A: Allocator] for Locked<A>);
 
 /// Aborts the process if dropped: held across a call that must not unwind, and
 /// forgotten when the call returns.
@@ -400,10 +400,10 @@ unsafe impl<A: Allocator> GlobalAlloc for Locked<A> {
 mod tests {
     use super::*;
     use crate::{Arena, Counting, FreeList, SizeClasses};
-    use std::boxed::Box;
+    use allocator_api2::boxed::Box;
+    use allocator_api2::vec::Vec;
     use std::format;
     use std::sync::mpsc;
-    use std::vec::Vec;
 
     #[test]
     fn is_sync_when_the_inner_allocator_is_send() {

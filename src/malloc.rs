@@ -68,9 +68,9 @@ const MAX_REQUEST: usize = isize::MAX as usize;
 /// heap. Blocks report their usable size, which is often larger than requested:
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use allockit::Malloc;
-/// use core::alloc::{Allocator, Layout};
+/// use allockit::{Allocator, Layout};
 ///
 /// let mut v = Vec::new_in(Malloc);
 /// v.extend_from_slice(b"from the C heap");
@@ -262,7 +262,7 @@ unsafe impl Allocator for Malloc {
     });
 }
 
-mirror_allocator_api2!(impl[] for Malloc);
+mirror_core_allocator!(impl[] for Malloc);
 
 // SAFETY: the same libc calls as the `Allocator` impl, which never unwind: `alloc`
 // returns a block fitting `layout` or null, `dealloc` frees it, `realloc` keeps the

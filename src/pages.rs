@@ -23,10 +23,10 @@ use crate::os;
 /// share the same pool (the kernel's).
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use allockit::Pages;
 ///
-/// use core::alloc::{Allocator, Layout};
+/// use allockit::{Allocator, Layout};
 ///
 /// let mut v: Vec<u8, Pages> = Vec::with_capacity_in(10, Pages);
 /// v.extend_from_slice(b"hello");
@@ -216,7 +216,7 @@ unsafe impl Allocator for Pages {
     }
 }
 
-mirror_allocator_api2!(impl[] for Pages);
+mirror_core_allocator!(impl[] for Pages);
 
 #[cfg(test)]
 mod tests {

@@ -27,7 +27,7 @@
 //! ```
 //!
 //! ```compile_fail,E0502
-//! #![feature(allocator_api)]
+//! use allocator_api2::vec::Vec;
 //! // An outer collection cannot be grown from inside an inner scope.
 //! let mut arena = allockit::Arena::new();
 //! arena.scope(|outer| {
@@ -48,7 +48,7 @@
 
 use core::marker::PhantomData;
 
-use alloc::alloc::Global;
+use allocator_api2::alloc::Global;
 
 use crate::api::{AllocError, Allocator, Layout};
 use crate::arena::{Arena, Checkpoint};

@@ -7,9 +7,10 @@
 //! this is the one small vector written by hand: the allocator is passed to each call
 //! that may allocate, and the owner frees the buffer in its `Drop`.
 
-use core::alloc::{AllocError, Allocator, Layout};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+
+use crate::api::{AllocError, Allocator, Layout};
 
 /// A vector of `T: Copy` whose buffer comes from an allocator passed per call.
 pub(crate) struct SideVec<T: Copy> {
@@ -131,7 +132,7 @@ impl<T: Copy> SideVec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::alloc::Global;
+    use allocator_api2::alloc::Global;
 
     #[test]
     fn insert_remove_and_free() {

@@ -44,7 +44,7 @@ const RUN_MIN_BLOCKS: usize = 8;
 #[cfg(feature = "std")]
 type Backing = crate::Pages;
 #[cfg(not(feature = "std"))]
-type Backing = alloc::alloc::Global;
+type Backing = allocator_api2::alloc::Global;
 
 /// One size class.
 #[derive(Clone, Copy)]
@@ -82,7 +82,8 @@ struct Core {
 /// Segregated-fit allocator: a free list per size class, no per-block header.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::boxed::Box;
+/// use allocator_api2::vec::Vec;
 /// use allockit::SizeClasses;
 ///
 /// let heap = SizeClasses::new();
@@ -131,8 +132,8 @@ impl<A: Allocator> SizeClasses<A> {
     /// A size-class allocator that takes runs and large blocks from `backing`.
     ///
     /// ```
-    /// #![feature(allocator_api)]
-    /// let heap = allockit::SizeClasses::new_in(std::alloc::Global);
+    /// use allocator_api2::boxed::Box;
+    /// let heap = allockit::SizeClasses::new_in(allocator_api2::alloc::Global);
     /// assert_eq!(*Box::new_in(5u8, &heap), 5);
     /// ```
     pub const fn new_in(backing: A) -> Self {
@@ -415,7 +416,7 @@ fn exact(block: NonNull<[u8]>, layout: Layout) -> NonNull<[u8]> {
     NonNull::slice_from_raw_parts(block.cast(), layout.size())
 }
 
-mirror_allocator_api2!(impl[A: Allocator] for SizeClasses<A>);
+mirror_core_allocator!(impl[A: Allocator] for SizeClasses<A>);
 
 const _: () = assert!(MAX_ALIGN <= 4096 && MAX_SMALL <= RUN_BYTES);
 
@@ -423,8 +424,8 @@ const _: () = assert!(MAX_ALIGN <= 4096 && MAX_SMALL <= RUN_BYTES);
 mod tests {
     use super::*;
     use crate::Counting;
-    use alloc::alloc::Global;
     use alloc::vec::Vec;
+    use allocator_api2::alloc::Global;
 
     #[test]
     fn freed_blocks_are_reused_lifo_within_their_class() {

@@ -67,7 +67,7 @@ const _: () = assert!(MAX_SLOTS < END as usize && SLAB_BYTES <= 1 << 16);
 #[cfg(feature = "std")]
 type Backing = crate::Pages;
 #[cfg(not(feature = "std"))]
-type Backing = alloc::alloc::Global;
+type Backing = allocator_api2::alloc::Global;
 
 /// One slab's metadata block, its own allocation from the backing allocator: this
 /// header, then `links: [u32; slots]` (see [`links`]). It never moves.
@@ -277,7 +277,7 @@ impl Core {
 /// An allocator for objects of one layout, in slabs with out-of-line metadata.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::boxed::Box;
 /// use allockit::Slab;
 ///
 /// struct Node { value: u64, next: Option<Box<Node, &'static Slab>> }
@@ -290,7 +290,7 @@ impl Core {
 /// let mut sum = 0;
 /// while let Some(node) = head {
 ///     sum += node.value;
-///     let node = *node;
+///     let node = Box::into_inner(node);
 ///     head = node.next;
 /// }
 /// assert_eq!((sum, slab.stats().live), (499_500, 0));
@@ -728,7 +728,7 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
     });
 }
 
-mirror_allocator_api2!(impl[A: Allocator] for Slab<A>);
+mirror_core_allocator!(impl[A: Allocator] for Slab<A>);
 
 #[cfg(test)]
 mod tests;

@@ -114,12 +114,33 @@ const READY: u8 = 2;
 /// The heap was abandoned (thread exit): requests go to the fallback heap.
 const DEAD: u8 = 3;
 
-/// This thread's heap, or null while it has none.
-#[thread_local]
-static HEAP: Cell<*mut Heap> = Cell::new(ptr::null_mut());
-/// This thread's setup state (one of the constants above).
-#[thread_local]
-static STATE: Cell<u8> = Cell::new(UNINIT);
+/// Declares a thread-local `Cell` read and written as `NAME.get()`, `NAME.set(v)`,
+/// `NAME.replace(v)`: a `#[thread_local]` static with the `nightly` feature, else a
+/// `thread_local!` with a `const` initialiser. A `Cell` of a `Copy` value has no
+/// destructor, so the latter is the same single TLS access (no lazy-init or
+/// destroyed-state check); `benches/threads.rs` measures the two builds alike.
+macro_rules! thread_cell {
+    ($(#[$doc:meta])* static $name:ident: Cell<$t:ty> = $init:expr;) => {
+        #[cfg(feature = "nightly")]
+        $(#[$doc])*
+        #[thread_local]
+        static $name: Cell<$t> = Cell::new($init);
+        #[cfg(not(feature = "nightly"))]
+        std::thread_local! {
+            $(#[$doc])*
+            static $name: Cell<$t> = const { Cell::new($init) };
+        }
+    };
+}
+
+thread_cell! {
+    /// This thread's heap, or null while it has none.
+    static HEAP: Cell<*mut Heap> = ptr::null_mut();
+}
+thread_cell! {
+    /// This thread's setup state (one of the constants above).
+    static STATE: Cell<u8> = UNINIT;
+}
 
 /// Its destructor runs at thread exit and abandons the thread's heap.
 struct ExitGuard;
@@ -568,9 +589,8 @@ impl ThreadCache {
     /// and abort on `false`, as glibc does.
     ///
     /// ```
-    /// #![feature(allocator_api)]
     /// use allockit::ThreadCache;
-    /// use std::alloc::{Allocator, Layout};
+    /// use allockit::{Allocator, Layout};
     ///
     /// let tc = ThreadCache::new();
     /// let l = Layout::new::<[u64; 4]>();
@@ -743,7 +763,7 @@ unsafe impl Allocator for ThreadCache {
     });
 }
 
-mirror_allocator_api2!(impl[] for ThreadCache);
+mirror_core_allocator!(impl[] for ThreadCache);
 
 // SAFETY: as for `Allocator`. A zero size (which callers must not pass) is served as
 // one byte, so a pointer this returns is always a real block that `dealloc` can free.

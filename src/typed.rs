@@ -9,7 +9,7 @@
 //! Every method comes in a `try_` form that returns `AllocError` and a panicking form that
 //! calls [`handle_alloc_error`](alloc::alloc::handle_alloc_error), as in bumpalo.
 
-use core::alloc::Layout;
+use crate::api::Layout;
 
 /// The panicking methods' failure: `handle_alloc_error` for a real layout, a panic for a
 /// size that overflows `isize` (the same split `Vec` makes).
@@ -30,7 +30,7 @@ macro_rules! typed_alloc_methods {
     ($($lt:lifetime)?; example_open = $open:literal, recv = $recv:literal, example_close = $close:literal) => {
         #[doc = concat!(
             "Moves `val` into the arena and returns a mutable reference to it, or `AllocError`.\n\n",
-            "```\n#![feature(allocator_api)]\nlet mut arena = allockit::Arena::new();\n", $open,
+            "```\nlet mut arena = allockit::Arena::new();\n", $open,
             "let x = ", $recv, ".try_alloc(5u32).unwrap();\n*x += 1;\nassert_eq!(*x, 6);\n", $close, "\n```"
         )]
         #[inline(always)]
@@ -236,15 +236,15 @@ macro_rules! arena_allocator {
         // until the arena is reset or dropped, or the scope that allocated them ends,
         // and each of those needs the allocator to be no longer borrowed. Chunks are out
         // of line, so moving the allocator moves no block.
-        unsafe impl<$($gen)*> core::alloc::Allocator for $ty {
+        unsafe impl<$($gen)*> $crate::Allocator for $ty {
             #[inline(always)]
-            fn allocate(&self, layout: core::alloc::Layout) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+            fn allocate(&self, layout: $crate::Layout) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
                 let p = self.core().alloc_block(layout)?;
                 Ok(core::ptr::NonNull::slice_from_raw_parts(p, layout.size()))
             }
 
             #[inline(always)]
-            unsafe fn deallocate(&self, ptr: core::ptr::NonNull<u8>, layout: core::alloc::Layout) {
+            unsafe fn deallocate(&self, ptr: core::ptr::NonNull<u8>, layout: $crate::Layout) {
                 self.core().bump.free(ptr, layout.size());
             }
 
@@ -252,9 +252,9 @@ macro_rules! arena_allocator {
             unsafe fn grow(
                 &self,
                 ptr: core::ptr::NonNull<u8>,
-                old: core::alloc::Layout,
-                new: core::alloc::Layout,
-            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+                old: $crate::Layout,
+                new: $crate::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
                 // SAFETY: forwarded from the caller.
                 unsafe { self.core().grow_block(ptr, old, new) }
             }
@@ -265,14 +265,15 @@ macro_rules! arena_allocator {
             unsafe fn shrink(
                 &self,
                 ptr: core::ptr::NonNull<u8>,
-                old: core::alloc::Layout,
-                new: core::alloc::Layout,
-            ) -> Result<core::ptr::NonNull<[u8]>, core::alloc::AllocError> {
+                old: $crate::Layout,
+                new: $crate::Layout,
+            ) -> Result<core::ptr::NonNull<[u8]>, $crate::AllocError> {
                 // SAFETY: forwarded from the caller.
                 unsafe { self.core().shrink_block(ptr, old, new) }
             }
         }
 
-        mirror_allocator_api2!(impl[$($gen)*] for $ty);
+        mirror_core_allocator!(impl[$($gen)*] for $ty);
+
     };
 }

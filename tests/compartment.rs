@@ -11,11 +11,12 @@
 //!
 //! **The other tests** run everywhere; under Miri sealing reports `SealError` and the
 //! sealing tests check exactly that.
-#![feature(allocator_api)]
 
 #[path = "common/death.rs"]
 mod child;
 
+use allocator_api2::boxed::Box;
+use allocator_api2::vec::Vec;
 use std::ptr::NonNull;
 
 use allockit::{Allocator, Compartment, Layout, Protection, SealError};
@@ -486,7 +487,8 @@ fn collections_live_in_it() {
         m.insert(i, i.to_string());
     }
     assert_eq!(m[&500], "500");
-    let s: Vec<u8, _> = b"secret".to_vec_in(&c);
+    let mut s = Vec::new_in(&c);
+    s.extend_from_slice(b"secret");
     assert!(c.contains(s.as_ptr()));
     fn send<T: Send>(_: &T) {}
     send(&c);

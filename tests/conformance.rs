@@ -5,13 +5,12 @@
 //! plus zero-size layouts, impossible layouts, zeroed memory, and contents that must
 //! survive grow and shrink. Every call goes through [`checked`] helpers that assert the
 //! `Allocator` contract on each result (Zig's validation wrapper).
-#![feature(allocator_api)]
 
 #[macro_use]
 mod common;
 
+use allockit::{Allocator, Layout};
 use common::{Case, scaled};
-use core::alloc::{Allocator, Layout};
 use core::hint::black_box;
 use core::ptr::NonNull;
 
@@ -364,7 +363,7 @@ impl Case for NoOverlap {
 
 /// The whole block an `allocate`, `grow` or `shrink` returned, checked.
 fn block(
-    result: Result<NonNull<[u8]>, core::alloc::AllocError>,
+    result: Result<NonNull<[u8]>, allockit::AllocError>,
     layout: Layout,
     what: &str,
 ) -> NonNull<[u8]> {

@@ -9,9 +9,8 @@
 //! so it holds at least 64·N + 64·N = 128·N: efficiency ≤ 0.75. Phase 3 refills the holes
 //! with 64-byte blocks: live = 128·N, and an allocator that reuses holes holds no more than
 //! after phase 2, so its efficiency can reach 1.0 (less its per-block overhead).
-#![feature(allocator_api)]
 
-use core::alloc::{Allocator, Layout};
+use allockit::{Allocator, Layout};
 use core::ptr::NonNull;
 
 use allockit::{FreeList, SizeClasses};

@@ -9,12 +9,12 @@
 //!
 //! **Hook tests** (module `observed`) install a violation hook instead and check that each
 //! violation is seen and the offending call ignored, without dying; they run under Miri.
-#![feature(allocator_api)]
 
 #[path = "common/death.rs"]
 mod child;
 
-use std::alloc::Global;
+use allocator_api2::alloc::Global;
+use allocator_api2::vec::Vec;
 use std::cell::RefCell;
 use std::ptr::NonNull;
 
@@ -405,7 +405,7 @@ fn leak_report_contents() {
     unsafe { h.deallocate(c, SMALL) };
     let mut expected = vec![(a.addr().get(), SMALL), (b.addr().get(), big)];
     expected.sort_by_key(|&(addr, _)| addr);
-    let leaks: Vec<_> = h.leaks().into_iter().map(|l| (l.addr, l.layout)).collect();
+    let leaks: std::vec::Vec<_> = h.leaks().into_iter().map(|l| (l.addr, l.layout)).collect();
     assert_eq!(leaks, expected);
 }
 

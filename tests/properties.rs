@@ -6,11 +6,10 @@
 //! every block still holds its pattern — across grows, shrinks, resets and nested scopes.
 //! Blocks are freed, grown and shrunk with a "fitting" size: any size from the one last
 //! requested to the length last returned, chosen at random.
-#![feature(allocator_api)]
 
-use core::alloc::{Allocator, Layout};
+use allocator_api2::alloc::Global;
+use allockit::{Allocator, Layout};
 use core::ptr::NonNull;
-use std::alloc::Global;
 
 use allockit::{Arena, Counting, FixedBuffer, FreeList, Pages, Scope, SizeClasses, Slab};
 use proptest::prelude::*;

@@ -7,9 +7,8 @@
 //! The options are process-wide, so the tests of this file take turns (`serial`). Under
 //! Miri, which has no `madvise` or `mremap`, purging zeroes the pages instead and resizing
 //! copies; the bookkeeping and contents are checked the same way, RSS is not.
-#![feature(allocator_api)]
 
-use std::alloc::{Allocator, Layout};
+use allockit::{Allocator, Layout};
 use std::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;

@@ -7,9 +7,8 @@
 //! CI runs it in release (`cargo test --release --test thread_churn`: 8 threads, 30
 //! generations each, 4,000 blocks a thread), in debug at a smaller size, and under Miri
 //! with a few hundred blocks.
-#![feature(allocator_api)]
 
-use std::alloc::{Allocator, Layout};
+use allockit::{Allocator, Layout};
 use std::ptr::NonNull;
 use std::thread;
 

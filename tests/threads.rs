@@ -2,9 +2,8 @@
 //! freed on another, threads exit while their blocks live on elsewhere, and every block
 //! is unique while live (a block handed out twice would be caught by the live set and by
 //! its contents).
-#![feature(allocator_api)]
 
-use std::alloc::{Allocator, Layout};
+use allockit::{Allocator, Layout};
 use std::collections::HashSet;
 use std::ptr::NonNull;
 use std::sync::mpsc;

@@ -9,14 +9,15 @@
 //! threads allocate. A thread sends its batch before it receives one, so a channel never
 //! holds more than one batch per thread: the live memory is bounded, and the tests check
 //! the bound.
-#![feature(allocator_api)]
 
 #[allow(unused_macros)] // only `scaled` is used here, not the strategy list
 mod common;
 
+use allocator_api2::boxed::Box;
+use allocator_api2::vec::Vec;
+use allockit::{Allocator, Layout};
 use allockit::{Counting, FreeList, Locked, Malloc, SizeClasses};
 use common::scaled;
-use core::alloc::{Allocator, Layout};
 use std::sync::mpsc;
 
 /// Threads in the ring.

@@ -1,7 +1,8 @@
 //! Adapters that put the comparison allocators behind the same traits as allockit's.
 #![allow(dead_code)]
 
-use std::alloc::{AllocError, Allocator, GlobalAlloc, Layout};
+use allockit::{AllocError, Allocator, Layout};
+use std::alloc::GlobalAlloc;
 use std::ptr::NonNull;
 
 /// A `GlobalAlloc` (glibc's `System`, `MiMalloc`) as a per-collection `Allocator`.
@@ -52,25 +53,6 @@ unsafe impl<G: GlobalAlloc> Allocator for ViaGlobal<G> {
         NonNull::new(p)
             .map(|p| NonNull::slice_from_raw_parts(p, new.size()))
             .ok_or(AllocError)
-    }
-}
-
-/// Any core `Allocator` as an `allocator_api2` allocator, for hashbrown.
-pub struct Api2<A>(pub A);
-
-// SAFETY: every method forwards to the core `Allocator` impl, which upholds the contract.
-unsafe impl<A: Allocator> allocator_api2::alloc::Allocator for Api2<A> {
-    #[inline]
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-        self.0
-            .allocate(layout)
-            .map_err(|_| allocator_api2::alloc::AllocError)
-    }
-
-    #[inline]
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.0.deallocate(ptr, layout) }
     }
 }
 

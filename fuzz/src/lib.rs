@@ -1,9 +1,8 @@
 //! The fuzz driver shared by every target: fuzz input becomes a sequence of allocate /
 //! grow / shrink / deallocate operations, checked after each one against a model of the
 //! live blocks (no overlap, alignment, contents intact), as the property tests do.
-#![feature(allocator_api)]
 
-use std::alloc::{Allocator, Layout};
+use allockit::{Allocator, Layout};
 use std::ptr::NonNull;
 
 struct Block {
@@ -26,7 +25,11 @@ fn fill(b: &Block, from: usize) {
 fn verify(b: &Block) {
     for i in 0..b.layout.size() {
         // SAFETY: as in `fill`.
-        assert_eq!(unsafe { b.ptr.as_ptr().add(i).read() }, byte(b.seed, i), "block changed");
+        assert_eq!(
+            unsafe { b.ptr.as_ptr().add(i).read() },
+            byte(b.seed, i),
+            "block changed"
+        );
     }
     assert_eq!(b.ptr.as_ptr().addr() % b.layout.align(), 0, "misaligned");
 }
@@ -46,12 +49,22 @@ pub fn drive<A: Allocator>(a: &A, data: &[u8], max_size: usize, max_align_shift:
                 if let Ok(p) = a.allocate(layout) {
                     assert!(p.len() >= size);
                     seed = seed.wrapping_add(1);
-                    let b = Block { ptr: p.cast(), layout, seed };
+                    let b = Block {
+                        ptr: p.cast(),
+                        layout,
+                        seed,
+                    };
                     fill(&b, 0);
                     let (lo, hi) = (b.ptr.as_ptr().addr(), b.ptr.as_ptr().addr() + size);
                     for o in &live {
-                        let (olo, ohi) = (o.ptr.as_ptr().addr(), o.ptr.as_ptr().addr() + o.layout.size());
-                        assert!(size == 0 || o.layout.size() == 0 || hi <= olo || ohi <= lo, "overlap");
+                        let (olo, ohi) = (
+                            o.ptr.as_ptr().addr(),
+                            o.ptr.as_ptr().addr() + o.layout.size(),
+                        );
+                        assert!(
+                            size == 0 || o.layout.size() == 0 || hi <= olo || ohi <= lo,
+                            "overlap"
+                        );
                     }
                     live.push(b);
                 }
@@ -65,7 +78,11 @@ pub fn drive<A: Allocator>(a: &A, data: &[u8], max_size: usize, max_align_shift:
             2 if !live.is_empty() => {
                 let i = arg % live.len();
                 let b = &mut live[i];
-                let new = Layout::from_size_align((b.layout.size() + op[3] as usize * 8).min(max_size), b.layout.align()).unwrap();
+                let new = Layout::from_size_align(
+                    (b.layout.size() + op[3] as usize * 8).min(max_size),
+                    b.layout.align(),
+                )
+                .unwrap();
                 // SAFETY: `b` is live with `b.layout`; `new` is at least as large.
                 if let Ok(p) = unsafe { a.grow(b.ptr, b.layout, new) } {
                     let old = b.layout.size();
@@ -78,7 +95,11 @@ pub fn drive<A: Allocator>(a: &A, data: &[u8], max_size: usize, max_align_shift:
             3 if !live.is_empty() => {
                 let i = arg % live.len();
                 let b = &mut live[i];
-                let new = Layout::from_size_align(b.layout.size() * (op[3] as usize % 101) / 100, b.layout.align()).unwrap();
+                let new = Layout::from_size_align(
+                    b.layout.size() * (op[3] as usize % 101) / 100,
+                    b.layout.align(),
+                )
+                .unwrap();
                 // SAFETY: `b` is live with `b.layout`; `new` is no larger.
                 if let Ok(p) = unsafe { a.shrink(b.ptr, b.layout, new) } {
                     b.ptr = p.cast();
@@ -99,6 +120,10 @@ pub fn drive<A: Allocator>(a: &A, data: &[u8], max_size: usize, max_align_shift:
 fn verify_prefix(b: &Block, len: usize) {
     for i in 0..len {
         // SAFETY: the block is live and at least `len` bytes long.
-        assert_eq!(unsafe { b.ptr.as_ptr().add(i).read() }, byte(b.seed, i), "grow lost contents");
+        assert_eq!(
+            unsafe { b.ptr.as_ptr().add(i).read() },
+            byte(b.seed, i),
+            "grow lost contents"
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::api::Layout;
 /// costs.
 ///
 /// ```
-/// #![feature(allocator_api)]
+/// use allocator_api2::vec::Vec;
 /// use allockit::{Hardened, Options, SizeClasses};
 ///
 /// let heap = Hardened::with_options(

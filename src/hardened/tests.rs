@@ -2,7 +2,7 @@
 //! and the leak list; the attack suite is `tests/hardening.rs`.
 
 use super::*;
-use alloc::alloc::Global;
+use allocator_api2::alloc::Global;
 use core::cell::RefCell;
 
 std::thread_local! {

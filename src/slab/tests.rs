@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::Counting;
-use alloc::alloc::Global;
 use alloc::vec::Vec;
+use allocator_api2::alloc::Global;
 
 fn node() -> Layout {
     Layout::new::<[u64; 8]>()

@@ -39,9 +39,8 @@ impl ThreadCache {
     /// while other threads allocate is only approximately consistent).
     ///
     /// ```
-    /// #![feature(allocator_api)]
     /// use allockit::ThreadCache;
-    /// use std::alloc::{Allocator, Layout};
+    /// use allockit::{Allocator, Layout};
     ///
     /// let tc = ThreadCache::new();
     /// let big = Layout::from_size_align(1 << 20, 8).unwrap();

@@ -4,7 +4,7 @@
 //! writes one `#[test]` per (strategy, case) pair, so a failure names both.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use core::alloc::Allocator;
+use allockit::Allocator;
 
 /// Scales a count down under Miri, which runs about 1000× slower; the cases stay the same.
 pub const fn scaled(n: usize) -> usize {
@@ -50,7 +50,7 @@ macro_rules! for_each_strategy {
             mod $module {
                 use super::*;
                 use allockit::*;
-                use std::alloc::Global;
+                use allocator_api2::alloc::Global;
 
                 #[test]
                 fn pages() {
