@@ -630,7 +630,7 @@ impl<A: Allocator> core::fmt::Debug for Arena<A> {
 }
 
 impl<A: Allocator> Arena<A> {
-    typed_alloc_methods!(; example_open = "", recv = "arena", example_close = "");
+    typed_alloc_methods!(; example_open = "", recv = "&arena", example_close = "");
 
     /// The arena itself: what the typed methods allocate from.
     #[inline(always)]
@@ -675,6 +675,16 @@ impl<A: Allocator> Arena<A> {
 }
 
 arena_allocator!(impl[A: Allocator] for Arena<A>);
+
+// SAFETY: blocks stay valid until the arena is reset or dropped, which needs `&mut`, so
+// not before the shared borrow `'a` ends; a block is reused only after being given back
+// through `deallocate`/`shrink`/`grow` (the cursor moves back over the latest block).
+unsafe impl<'a, A: Allocator> crate::BumpAlloc<'a> for &'a Arena<A> {
+    #[inline(always)]
+    fn try_alloc_layout(self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.alloc_block(layout)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -225,6 +225,16 @@ unsafe impl Allocator for FixedBuffer<'_> {
     }
 }
 
+// SAFETY: blocks stay valid until `reset` (which needs `&mut`) or until the buffer's
+// borrow `'b` ends, and `'a` is within both; a block is reused only after being given
+// back through `deallocate`/`shrink`/`grow`.
+unsafe impl<'a> crate::BumpAlloc<'a> for &'a FixedBuffer<'_> {
+    #[inline(always)]
+    fn try_alloc_layout(self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        Allocator::allocate(self, layout).map(|block| block.cast())
+    }
+}
+
 mirror_core_allocator!(impl['a] for FixedBuffer<'a>);
 
 #[cfg(test)]

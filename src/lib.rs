@@ -112,6 +112,7 @@ mod align;
 #[macro_use]
 mod arena;
 mod bump;
+mod bump_alloc;
 #[cfg(feature = "std")]
 mod compartment;
 mod counting;
@@ -134,6 +135,7 @@ mod side_table;
 mod size_class;
 mod size_classes;
 mod slab;
+mod string;
 #[cfg(feature = "std")]
 mod thread_cache;
 mod tlsf;
@@ -141,6 +143,7 @@ mod tlsf;
 pub use allocator_api2;
 pub use api::{AllocError, Allocator, Layout};
 pub use arena::Arena;
+pub use bump_alloc::{AllocOrInitError, BumpAlloc};
 #[cfg(feature = "std")]
 pub use compartment::{Compartment, Protection, SealError};
 pub use counting::{Counting, Stats};
@@ -159,6 +162,7 @@ pub use pages::Pages;
 pub use scope::Scope;
 pub use size_classes::SizeClasses;
 pub use slab::{Slab, SlabStats};
+pub use string::String;
 #[cfg(feature = "std")]
 pub use thread_cache::{OptionsError, ThreadCache, ThreadCacheOptions, ThreadCacheStats};
 

@@ -112,7 +112,7 @@ pub(crate) fn enter<A: Allocator, R>(
 }
 
 impl<'s, A: Allocator> Scope<'s, A> {
-    typed_alloc_methods!('s; example_open = "arena.scope(|s| {\n", recv = "s", example_close = "});");
+    typed_alloc_methods!('s; example_open = "arena.scope(|s| {\n", recv = "&*s", example_close = "});");
 
     /// Opens a scope nested in this one. Values allocated in `self` stay usable inside;
     /// everything the inner scope allocates is released when `f` returns.
@@ -158,3 +158,13 @@ impl<A: Allocator> core::fmt::Debug for Scope<'_, A> {
 }
 
 arena_allocator!(impl['s, A: Allocator] for Scope<'s, A>);
+
+// SAFETY: blocks stay valid until the scope ends, i.e. for the whole of `'s`: the arena
+// cannot be reset while the scope borrows it, and the scope's checkpoint is restored only
+// once `'s` is over (see the module docs). A block is reused only after being given back.
+unsafe impl<'s, A: Allocator> crate::BumpAlloc<'s> for &Scope<'s, A> {
+    #[inline(always)]
+    fn try_alloc_layout(self, layout: Layout) -> Result<core::ptr::NonNull<u8>, AllocError> {
+        self.arena.alloc_block(layout)
+    }
+}

@@ -1,0 +1,501 @@
+//! `BumpAlloc<'a>`: the typed allocation methods of every bump allocator, as one trait, so
+//! code is written once for an [`Arena`](crate::Arena), a [`Scope`](crate::Scope) and a
+//! [`FixedBuffer`](crate::FixedBuffer).
+//!
+//! The trait is implemented by *references* (`&'a Arena<A>`, `&Scope<'a, A>`,
+//! `&'a FixedBuffer`), which are `Copy`, so a parser or a builder takes the allocator by
+//! value and passes it on freely. `'a` is how long the values it hands out live: the borrow
+//! of the arena or buffer, or the whole scope. `Allocator` is a supertrait, so the same
+//! value is the allocator of `Vec`, `Box` and `hashbrown` collections.
+//!
+//! One method is required, [`try_alloc_layout`](BumpAlloc::try_alloc_layout); every typed
+//! method is written here once on top of it, and the inherent methods of `Arena` and
+//! `Scope` (what a bumpalo user calls without importing a trait) forward to these.
+//!
+//! Every method comes in a `try_` form that returns `AllocError` and a panicking form that
+//! calls [`handle_alloc_error`](alloc::alloc::handle_alloc_error), as in bumpalo. None of
+//! them runs `Drop`: a value moved into the arena is never dropped (its memory is
+//! released with the arena or scope). For values that must be dropped, use a `Box` in the
+//! arena: `allocator_api2::boxed::Box::new_in(value, &arena)`.
+
+use core::fmt;
+use core::ptr::NonNull;
+
+use crate::api::{AllocError, Allocator, Layout};
+
+/// The typed allocation methods of a bump allocator that hands out values living for `'a`;
+/// see the [module docs](self) for the shape and [`Arena`](crate::Arena)'s inherent
+/// methods for one example each.
+///
+/// ```
+/// use allockit::{Arena, BumpAlloc};
+///
+/// /// An AST node: children are references into the arena.
+/// enum Expr<'a> {
+///     Num(i64),
+///     Add(&'a Expr<'a>, &'a Expr<'a>),
+/// }
+///
+/// /// Written once; runs on an arena or inside a scope.
+/// fn parse<'a>(src: &str, arena: impl BumpAlloc<'a>) -> &'a Expr<'a> {
+///     let mut terms = src.split('+').map(|t| &*arena.alloc(Expr::Num(t.trim().parse().unwrap())));
+///     let first = terms.next().unwrap();
+///     terms.fold(first, |l, r| arena.alloc(Expr::Add(l, r)))
+/// }
+///
+/// fn eval(e: &Expr<'_>) -> i64 {
+///     match e {
+///         Expr::Num(n) => *n,
+///         Expr::Add(l, r) => eval(l) + eval(r),
+///     }
+/// }
+///
+/// let mut arena = Arena::new();
+/// assert_eq!(eval(parse("1 + 2 + 39", &arena)), 42);
+/// let n = arena.scope(|s| eval(parse("40 + 2", &*s)));
+/// assert_eq!(n, 42);
+/// ```
+///
+/// A struct that holds a scope takes two lifetimes: `'s` for what the scope hands out and
+/// `'b` for the borrow of the scope itself (one lifetime for both would force the borrow
+/// to last as long as the invariant `'s`, and the scope cannot be borrowed that long):
+///
+/// ```
+/// use allockit::{BumpAlloc, Scope};
+///
+/// struct Parser<'s, 'b> {
+///     scope: &'b Scope<'s>,
+///     names: Vec<&'s str>,
+/// }
+///
+/// impl<'s, 'b> Parser<'s, 'b> {
+///     fn name(&mut self, n: &str) -> &'s str {
+///         let copy: &'s str = self.scope.alloc_str(n);
+///         self.names.push(copy);
+///         copy
+///     }
+/// }
+///
+/// let mut arena = allockit::Arena::new();
+/// arena.scope(|s| {
+///     let mut p = Parser { scope: &*s, names: Vec::new() };
+///     let x = p.name("x");
+///     assert_eq!((x, p.names.len()), ("x", 1));
+/// });
+/// ```
+///
+/// Nothing from a scope escapes it through the trait either:
+///
+/// ```compile_fail
+/// use allockit::BumpAlloc;
+/// fn make<'a>(a: impl BumpAlloc<'a>) -> &'a mut u32 { a.alloc(1) }
+/// let mut arena = allockit::Arena::new();
+/// let escaped: &mut u32 = arena.scope(|s| make(&*s));
+/// ```
+///
+/// # Safety
+///
+/// An implementation promises that every block it returns from `try_alloc_layout`, and
+/// every block it returns through its `Allocator` impl, stays valid and is not reused for
+/// as long as `'a`, unless the block is given back through `Allocator::deallocate`,
+/// `grow` or `shrink`. The provided methods rely on that to hand out `&'a mut` references.
+pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
+    /// Allocates an uninitialised block for `layout`, or `AllocError`. Zero-size layouts
+    /// get a dangling, aligned pointer.
+    fn try_alloc_layout(self, layout: Layout) -> Result<NonNull<u8>, AllocError>;
+
+    /// Allocates an uninitialised block for `layout`.
+    ///
+    /// # Panics
+    ///
+    /// Calls `handle_alloc_error` when the allocator is out of memory.
+    #[inline(always)]
+    fn alloc_layout(self, layout: Layout) -> NonNull<u8> {
+        match self.try_alloc_layout(layout) {
+            Ok(p) => p,
+            Err(_) => fail(Some(layout)),
+        }
+    }
+
+    /// Moves `val` into the allocator, or `AllocError`.
+    #[inline(always)]
+    fn try_alloc<T>(self, val: T) -> Result<&'a mut T, AllocError> {
+        self.try_alloc_with(|| val)
+    }
+
+    /// Moves `val` into the allocator. Panics like [`alloc_layout`](Self::alloc_layout).
+    #[inline(always)]
+    fn alloc<T>(self, val: T) -> &'a mut T {
+        self.alloc_with(|| val)
+    }
+
+    /// Allocates room for a `T` and writes `f()` straight into it, so a large value is
+    /// built in place; or `AllocError`, and then `f` is not called.
+    #[inline(always)]
+    fn try_alloc_with<T, F: FnOnce() -> T>(self, f: F) -> Result<&'a mut T, AllocError> {
+        let p = self.try_alloc_layout(Layout::new::<T>())?.cast::<T>();
+        // SAFETY: `p` is a fresh, aligned block for one `T` that nothing else refers to
+        // and that stays allocated for `'a` (the trait's contract).
+        unsafe {
+            p.as_ptr().write(f());
+            Ok(&mut *p.as_ptr())
+        }
+    }
+
+    /// Allocates room for a `T` and writes `f()` straight into it. Panics like
+    /// [`alloc_layout`](Self::alloc_layout).
+    #[inline(always)]
+    fn alloc_with<T, F: FnOnce() -> T>(self, f: F) -> &'a mut T {
+        match self.try_alloc_with(f) {
+            Ok(r) => r,
+            Err(_) => fail(Some(Layout::new::<T>())),
+        }
+    }
+
+    /// Allocates room for a `T` and runs `f`: its `Ok` value is moved in, its `Err` is
+    /// returned in [`AllocOrInitError::Init`] (the room is given back if nothing was
+    /// allocated after it); `AllocOrInitError::Alloc` if there is no room, and then `f`
+    /// is not called.
+    #[inline]
+    fn try_alloc_try_with<T, E, F: FnOnce() -> Result<T, E>>(
+        self,
+        f: F,
+    ) -> Result<&'a mut T, AllocOrInitError<E>> {
+        let layout = Layout::new::<T>();
+        let p = self.try_alloc_layout(layout)?.cast::<T>();
+        match f() {
+            Ok(value) => {
+                // SAFETY: as in `try_alloc_with`.
+                unsafe {
+                    p.as_ptr().write(value);
+                    Ok(&mut *p.as_ptr())
+                }
+            }
+            Err(e) => {
+                // SAFETY: `p` is this allocator's live block for `layout`, never handed
+                // out; a bump allocator takes it back only if it is the latest block.
+                unsafe { self.deallocate(p.cast(), layout) };
+                Err(AllocOrInitError::Init(e))
+            }
+        }
+    }
+
+    /// Allocates room for a `T` and runs `f`, moving its `Ok` value in or returning its
+    /// `Err` (bumpalo's `alloc_try_with`). Panics like [`alloc_layout`](Self::alloc_layout)
+    /// when there is no room.
+    #[inline]
+    fn alloc_try_with<T, E, F: FnOnce() -> Result<T, E>>(self, f: F) -> Result<&'a mut T, E> {
+        match self.try_alloc_try_with(f) {
+            Ok(r) => Ok(r),
+            Err(AllocOrInitError::Init(e)) => Err(e),
+            Err(AllocOrInitError::Alloc(_)) => fail(Some(Layout::new::<T>())),
+        }
+    }
+
+    /// Copies `src` into the allocator, or `AllocError`.
+    #[inline]
+    fn try_alloc_slice_copy<T: Copy>(self, src: &[T]) -> Result<&'a mut [T], AllocError> {
+        let p = self.try_alloc_layout(Layout::for_value(src))?.cast::<T>();
+        // SAFETY: `p` is a fresh block for `src.len()` values of `T`, disjoint from `src`,
+        // valid for `'a`; `T: Copy` makes a bitwise copy a valid value.
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.as_ptr(), p.as_ptr(), src.len());
+            Ok(core::slice::from_raw_parts_mut(p.as_ptr(), src.len()))
+        }
+    }
+
+    /// Copies `src` into the allocator. Panics like [`alloc_layout`](Self::alloc_layout).
+    #[inline]
+    fn alloc_slice_copy<T: Copy>(self, src: &[T]) -> &'a mut [T] {
+        match self.try_alloc_slice_copy(src) {
+            Ok(r) => r,
+            Err(_) => fail(Some(Layout::for_value(src))),
+        }
+    }
+
+    /// Clones every element of `src` into the allocator, or `AllocError`.
+    #[inline]
+    fn try_alloc_slice_clone<T: Clone>(self, src: &[T]) -> Result<&'a mut [T], AllocError> {
+        self.try_alloc_slice_fill_with(src.len(), |i| src[i].clone())
+    }
+
+    /// Clones every element of `src` into the allocator. Panics like
+    /// [`alloc_layout`](Self::alloc_layout).
+    #[inline]
+    fn alloc_slice_clone<T: Clone>(self, src: &[T]) -> &'a mut [T] {
+        self.alloc_slice_fill_with(src.len(), |i| src[i].clone())
+    }
+
+    /// Copies `s` into the allocator, or `AllocError`.
+    #[inline]
+    fn try_alloc_str(self, s: &str) -> Result<&'a mut str, AllocError> {
+        let bytes = self.try_alloc_slice_copy(s.as_bytes())?;
+        // SAFETY: the bytes are a copy of a `str`, so they are valid UTF-8.
+        Ok(unsafe { core::str::from_utf8_unchecked_mut(bytes) })
+    }
+
+    /// Copies `s` into the allocator. Panics like [`alloc_layout`](Self::alloc_layout).
+    #[inline]
+    fn alloc_str(self, s: &str) -> &'a mut str {
+        match self.try_alloc_str(s) {
+            Ok(r) => r,
+            Err(_) => fail(Some(Layout::for_value(s))),
+        }
+    }
+
+    /// A slice of `len` values, the `i`-th being `f(i)`, or `AllocError` (also for a
+    /// `len` whose size overflows). If `f` panics, the values already made are leaked,
+    /// never dropped twice.
+    #[inline]
+    fn try_alloc_slice_fill_with<T, F: FnMut(usize) -> T>(
+        self,
+        len: usize,
+        mut f: F,
+    ) -> Result<&'a mut [T], AllocError> {
+        let layout = Layout::array::<T>(len).map_err(|_| AllocError)?;
+        let p = self.try_alloc_layout(layout)?.cast::<T>();
+        for i in 0..len {
+            // SAFETY: `i < len`, inside the fresh block for `len` values of `T`.
+            unsafe { p.as_ptr().add(i).write(f(i)) };
+        }
+        // SAFETY: all `len` values were written; the block is valid for `'a` and
+        // referenced by nothing else.
+        Ok(unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), len) })
+    }
+
+    /// A slice of `len` values, the `i`-th being `f(i)`. Panics like
+    /// [`alloc_layout`](Self::alloc_layout), and when `len` values of `T` overflow
+    /// `isize::MAX` bytes.
+    #[inline]
+    fn alloc_slice_fill_with<T, F: FnMut(usize) -> T>(self, len: usize, f: F) -> &'a mut [T] {
+        match self.try_alloc_slice_fill_with(len, f) {
+            Ok(r) => r,
+            Err(_) => fail(Layout::array::<T>(len).ok()),
+        }
+    }
+
+    /// A slice of `len` copies of `value`, or `AllocError`.
+    #[inline]
+    fn try_alloc_slice_fill_copy<T: Copy>(
+        self,
+        len: usize,
+        value: T,
+    ) -> Result<&'a mut [T], AllocError> {
+        self.try_alloc_slice_fill_with(len, |_| value)
+    }
+
+    /// A slice of `len` copies of `value`. Panics like
+    /// [`alloc_slice_fill_with`](Self::alloc_slice_fill_with).
+    #[inline]
+    fn alloc_slice_fill_copy<T: Copy>(self, len: usize, value: T) -> &'a mut [T] {
+        self.alloc_slice_fill_with(len, |_| value)
+    }
+
+    /// A slice of `len` clones of `value`, or `AllocError`.
+    #[inline]
+    fn try_alloc_slice_fill_clone<T: Clone>(
+        self,
+        len: usize,
+        value: &T,
+    ) -> Result<&'a mut [T], AllocError> {
+        self.try_alloc_slice_fill_with(len, |_| value.clone())
+    }
+
+    /// A slice of `len` clones of `value`. Panics like
+    /// [`alloc_slice_fill_with`](Self::alloc_slice_fill_with).
+    #[inline]
+    fn alloc_slice_fill_clone<T: Clone>(self, len: usize, value: &T) -> &'a mut [T] {
+        self.alloc_slice_fill_with(len, |_| value.clone())
+    }
+
+    /// A slice of `len` default values, or `AllocError`.
+    #[inline]
+    fn try_alloc_slice_fill_default<T: Default>(
+        self,
+        len: usize,
+    ) -> Result<&'a mut [T], AllocError> {
+        self.try_alloc_slice_fill_with(len, |_| T::default())
+    }
+
+    /// A slice of `len` default values. Panics like
+    /// [`alloc_slice_fill_with`](Self::alloc_slice_fill_with).
+    #[inline]
+    fn alloc_slice_fill_default<T: Default>(self, len: usize) -> &'a mut [T] {
+        self.alloc_slice_fill_with(len, |_| T::default())
+    }
+
+    /// A slice of the items of an iterator that knows its length, allocated once, or
+    /// `AllocError`. An iterator that yields fewer items than its `len()` gives a shorter
+    /// slice; one that yields more is not read past `len()`.
+    #[inline]
+    fn try_alloc_slice_fill_iter<T, I>(self, iter: I) -> Result<&'a mut [T], AllocError>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let mut iter = iter.into_iter();
+        let len = iter.len();
+        let layout = Layout::array::<T>(len).map_err(|_| AllocError)?;
+        let p = self.try_alloc_layout(layout)?.cast::<T>();
+        let mut written = 0;
+        while written < len {
+            let Some(item) = iter.next() else { break };
+            // SAFETY: `written < len`, inside the fresh block for `len` values.
+            unsafe { p.as_ptr().add(written).write(item) };
+            written += 1;
+        }
+        // SAFETY: the first `written` values were written; the block lives for `'a`.
+        Ok(unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), written) })
+    }
+
+    /// A slice of the items of an iterator that knows its length. Panics like
+    /// [`alloc_slice_fill_with`](Self::alloc_slice_fill_with).
+    #[inline]
+    fn alloc_slice_fill_iter<T, I>(self, iter: I) -> &'a mut [T]
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let iter = iter.into_iter();
+        let len = iter.len();
+        match self.try_alloc_slice_fill_iter(iter) {
+            Ok(r) => r,
+            Err(_) => fail(Layout::array::<T>(len).ok()),
+        }
+    }
+
+    /// A slice of the items of any iterator, or `AllocError`. The block starts at the
+    /// iterator's lower size hint and doubles as needed; on an arena or scope the latest
+    /// block grows in place, so no item is copied unless the iterator itself allocates
+    /// from the same arena. The block is shrunk to fit at the end.
+    #[inline]
+    fn try_alloc_iter<T, I: IntoIterator<Item = T>>(
+        self,
+        iter: I,
+    ) -> Result<&'a mut [T], AllocError> {
+        let mut iter = iter.into_iter();
+        if size_of::<T>() == 0 {
+            // No storage: count the values and hand them to the slice, undropped.
+            let n = iter.by_ref().fold(0usize, |n, item| {
+                core::mem::forget(item);
+                n + 1
+            });
+            // SAFETY: a zero-size `T` needs no storage; the `n` values the iterator made
+            // are now owned by the slice (never dropped, like every arena value).
+            return Ok(unsafe { core::slice::from_raw_parts_mut(NonNull::dangling().as_ptr(), n) });
+        }
+        let mut cap = iter.size_hint().0.max(4);
+        let mut layout = Layout::array::<T>(cap).map_err(|_| AllocError)?;
+        let mut p = self.allocate(layout)?.cast::<T>();
+        let mut len = 0;
+        for item in iter {
+            if len == cap {
+                let grown = cap.checked_mul(2).ok_or(AllocError)?;
+                let new = Layout::array::<T>(grown).map_err(|_| AllocError)?;
+                // SAFETY: `p` is this allocator's live block for `layout`, and `new` is
+                // larger with the same alignment. The `len` values move with it bitwise.
+                p = unsafe { self.grow(p.cast(), layout, new) }?.cast::<T>();
+                (cap, layout) = (grown, new);
+            }
+            // SAFETY: `len < cap`, inside the block.
+            unsafe { p.as_ptr().add(len).write(item) };
+            len += 1;
+        }
+        // `len <= cap`, so this layout is valid.
+        let fit = Layout::array::<T>(len).map_err(|_| AllocError)?;
+        if fit.size() < layout.size() {
+            // SAFETY: `p` is live for `layout`, and `fit` is no larger with the same
+            // alignment; shrinking keeps the first `len` values.
+            if let Ok(q) = unsafe { self.shrink(p.cast(), layout, fit) } {
+                p = q.cast();
+            }
+        }
+        // SAFETY: the first `len` values were written, and the block lives for `'a`.
+        Ok(unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), len) })
+    }
+
+    /// A slice of the items of any iterator; see [`try_alloc_iter`](Self::try_alloc_iter).
+    /// Panics like [`alloc_layout`](Self::alloc_layout).
+    #[inline]
+    fn alloc_iter<T, I: IntoIterator<Item = T>>(self, iter: I) -> &'a mut [T] {
+        match self.try_alloc_iter(iter) {
+            Ok(r) => r,
+            Err(_) => fail(Some(Layout::new::<T>())),
+        }
+    }
+
+    /// Formats `args` straight into the allocator: `alloc_fmt(format_args!("{x}-{y}"))`.
+    /// `AllocError` when there is no room, or when a `Display` impl reports an error.
+    #[inline]
+    fn try_alloc_fmt(self, args: fmt::Arguments<'_>) -> Result<&'a mut str, AllocError> {
+        if let Some(s) = args.as_str() {
+            return self.try_alloc_str(s);
+        }
+        let mut s = crate::String::new_in(self);
+        fmt::Write::write_fmt(&mut s, args).map_err(|_| AllocError)?;
+        let (ptr, len) = s.into_raw_parts_shrunk();
+        // SAFETY: the string's bytes are valid UTF-8 in a block of this allocator that is
+        // never freed, so it lives for `'a` (the trait's contract).
+        Ok(unsafe {
+            core::str::from_utf8_unchecked_mut(core::slice::from_raw_parts_mut(ptr.as_ptr(), len))
+        })
+    }
+
+    /// Formats `args` straight into the allocator. Panics like
+    /// [`alloc_layout`](Self::alloc_layout), or when a `Display` impl reports an error.
+    #[inline]
+    fn alloc_fmt(self, args: fmt::Arguments<'_>) -> &'a mut str {
+        match self.try_alloc_fmt(args) {
+            Ok(r) => r,
+            Err(_) => fail_fmt(),
+        }
+    }
+}
+
+/// The failure of [`BumpAlloc::try_alloc_try_with`]: no room, or the initialiser's error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocOrInitError<E> {
+    /// The allocator had no room; the initialiser was not called.
+    Alloc(AllocError),
+    /// The initialiser returned this error; the room was given back if it could be.
+    Init(E),
+}
+
+impl<E> From<AllocError> for AllocOrInitError<E> {
+    fn from(e: AllocError) -> Self {
+        AllocOrInitError::Alloc(e)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for AllocOrInitError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllocOrInitError::Alloc(_) => f.write_str("memory allocation failed"),
+            AllocOrInitError::Init(e) => write!(f, "initialisation failed: {e}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for AllocOrInitError<E> {}
+
+/// The panicking methods' failure: `handle_alloc_error` for a real layout, a panic for a
+/// size that overflows `isize` (the same split `Vec` makes).
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn fail(layout: Option<Layout>) -> ! {
+    match layout {
+        Some(layout) => alloc::alloc::handle_alloc_error(layout),
+        None => panic!("allocation size overflows isize::MAX"),
+    }
+}
+
+/// `alloc_fmt`'s and `format_in!`'s failure.
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn fail_fmt() -> ! {
+    panic!(
+        "formatting into an allocator failed: out of memory, or a formatting trait returned an error"
+    )
+}
