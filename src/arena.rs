@@ -49,7 +49,7 @@ use core::ptr::NonNull;
 
 use crate::align::{is_aligned, round_up};
 use crate::api::{AllocError, Allocator, Layout, move_block};
-use crate::bump::Cursor;
+use crate::bump::{Cursor, DEFAULT_MIN_ALIGN};
 
 /// Alignment of every chunk; blocks aligned to at most this need no padding at a chunk's
 /// start.
@@ -96,7 +96,22 @@ struct Chunk {
 ///
 /// Values put in the arena with [`alloc`](Arena::alloc) and friends are never dropped;
 /// the arena only frees their memory. Collections that live *in* the arena (`Vec::new_in`)
-/// drop their elements as usual.
+/// drop their elements as usual, and so does a `Box::new_in(value, &arena)`: the way to
+/// put a value whose `Drop` must run (a file, a lock guard) in an arena.
+///
+/// `MIN_ALIGN` (default 8) is the multiple every block's size is rounded up to. At 8, a
+/// `u64` or pointer allocation needs no padding arithmetic (the fastest typed path), and a
+/// one-byte string takes 8 bytes. For an interner of many short strings, take
+/// `MIN_ALIGN = 1`: 1,000 `alloc_str("x")` then use 1,000 bytes, not 8,000.
+///
+/// ```
+/// use allockit::Arena;
+/// let words = Arena::<_, 1>::with_min_align();
+/// for _ in 0..1000 {
+///     words.alloc_str("x");
+/// }
+/// assert_eq!(words.used_bytes(), 1000);
+/// ```
 ///
 /// An `Arena` is `Send` (when its backing allocator is) but not `Sync`:
 ///
@@ -104,10 +119,10 @@ struct Chunk {
 /// fn is_sync<T: Sync>() {}
 /// is_sync::<allockit::Arena>();
 /// ```
-pub struct Arena<A: Allocator = Global> {
+pub struct Arena<A: Allocator = Global, const MIN_ALIGN: usize = DEFAULT_MIN_ALIGN> {
     /// The free part of the current chunk. Its end is the chunk's end, or lower when a
     /// limit is set (so the fast path enforces the limit without a branch of its own).
-    pub(crate) bump: Cursor,
+    pub(crate) bump: Cursor<MIN_ALIGN>,
     /// The chunk the cursor bumps through; its `prev` chain holds the chunks it replaced.
     /// `None` until the first allocation.
     current: Cell<Option<NonNull<Chunk>>>,
@@ -139,7 +154,7 @@ pub(crate) struct Checkpoint {
 // SAFETY: an `Arena` exclusively owns its chunks; sending it sends that ownership (and
 // the backing allocator, which must itself be `Send`). It is not `Sync`: its state is in
 // `Cell`s.
-unsafe impl<A: Allocator + Send> Send for Arena<A> {}
+unsafe impl<A: Allocator + Send, const MIN_ALIGN: usize> Send for Arena<A, MIN_ALIGN> {}
 
 impl Arena<Global> {
     /// An empty arena on the global allocator. It allocates nothing until first used.
@@ -167,6 +182,38 @@ impl Arena<Global> {
     pub fn with_capacity(bytes: usize) -> Self {
         Self::with_capacity_in(bytes, Global)
     }
+
+    /// An arena whose first chunk holds at least `bytes` bytes, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::Arena;
+    /// let arena = Arena::try_with_capacity(1 << 16).unwrap();
+    /// assert!(arena.reserved_bytes() >= 1 << 16);
+    /// assert!(Arena::try_with_capacity(usize::MAX).is_err());
+    /// ```
+    pub fn try_with_capacity(bytes: usize) -> Result<Self, AllocError> {
+        Self::try_with_capacity_and_min_align_in(bytes, Global)
+    }
+}
+
+impl<const MIN_ALIGN: usize> Arena<Global, MIN_ALIGN> {
+    /// An empty arena on the global allocator whose blocks are rounded to `MIN_ALIGN`
+    /// bytes (a power of two, at most 16; other values do not compile), e.g.
+    /// `Arena::<_, 1>::with_min_align()` for packed strings.
+    ///
+    /// ```
+    /// let arena = allockit::Arena::<_, 4>::with_min_align();
+    /// arena.alloc(1u8);
+    /// assert_eq!(arena.used_bytes(), 4);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let arena = allockit::Arena::<_, 3>::with_min_align();
+    /// ```
+    #[inline]
+    pub const fn with_min_align() -> Self {
+        Self::with_min_align_in(Global)
+    }
 }
 
 impl Default for Arena<Global> {
@@ -187,17 +234,7 @@ impl<A: Allocator> Arena<A> {
     /// ```
     #[inline]
     pub const fn new_in(backing: A) -> Self {
-        Arena {
-            bump: Cursor::empty(),
-            current: Cell::new(None),
-            dedicated: Cell::new(None),
-            spare: Cell::new(None),
-            retired: Cell::new(0),
-            reserved: Cell::new(0),
-            next_size: Cell::new(FIRST_CHUNK),
-            limit: Cell::new(usize::MAX),
-            backing,
-        }
+        Self::with_min_align_in(backing)
     }
 
     /// An arena on `backing` whose first chunk holds at least `bytes` bytes.
@@ -205,6 +242,11 @@ impl<A: Allocator> Arena<A> {
     /// # Panics
     ///
     /// Calls [`handle_alloc_error`] when the chunk cannot be allocated.
+    ///
+    /// ```
+    /// let arena = allockit::Arena::with_capacity_in(1 << 16, allocator_api2::alloc::Global);
+    /// assert!(arena.reserved_bytes() >= 1 << 16);
+    /// ```
     pub fn with_capacity_in(bytes: usize, backing: A) -> Self {
         match Self::try_with_capacity_in(bytes, backing) {
             Ok(arena) => arena,
@@ -223,7 +265,55 @@ impl<A: Allocator> Arena<A> {
     /// assert!(Arena::try_with_capacity_in(usize::MAX, allocator_api2::alloc::Global).is_err());
     /// ```
     pub fn try_with_capacity_in(bytes: usize, backing: A) -> Result<Self, AllocError> {
-        let arena = Self::new_in(backing);
+        Self::try_with_capacity_and_min_align_in(bytes, backing)
+    }
+}
+
+impl<A: Allocator, const MIN_ALIGN: usize> Arena<A, MIN_ALIGN> {
+    /// An empty arena on `backing` whose blocks are rounded to `MIN_ALIGN` bytes (a power
+    /// of two, at most 16; other values do not compile).
+    ///
+    /// ```
+    /// use allockit::Arena;
+    /// let arena = Arena::<_, 1>::with_min_align_in(allocator_api2::alloc::Global);
+    /// arena.alloc_str("ab");
+    /// arena.alloc_str("c");
+    /// assert_eq!(arena.used_bytes(), 3);
+    /// ```
+    #[inline]
+    pub const fn with_min_align_in(backing: A) -> Self {
+        const {
+            assert!(
+                MIN_ALIGN.is_power_of_two() && MIN_ALIGN <= CHUNK_ALIGN,
+                "MIN_ALIGN must be a power of two no larger than 16"
+            )
+        };
+        Arena {
+            bump: Cursor::empty(),
+            current: Cell::new(None),
+            dedicated: Cell::new(None),
+            spare: Cell::new(None),
+            retired: Cell::new(0),
+            reserved: Cell::new(0),
+            next_size: Cell::new(FIRST_CHUNK),
+            limit: Cell::new(usize::MAX),
+            backing,
+        }
+    }
+
+    /// An arena on `backing` with `MIN_ALIGN` whose first chunk holds at least `bytes`
+    /// bytes, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::Arena;
+    /// let a = Arena::<_, 1>::try_with_capacity_and_min_align_in(100, allocator_api2::alloc::Global);
+    /// assert!(a.unwrap().reserved_bytes() >= 100);
+    /// ```
+    pub fn try_with_capacity_and_min_align_in(
+        bytes: usize,
+        backing: A,
+    ) -> Result<Self, AllocError> {
+        let arena = Self::with_min_align_in(backing);
         let size = bytes.checked_add(HEADER).ok_or(AllocError)?;
         let chunk = arena.new_chunk(size.max(FIRST_CHUNK), CHUNK_ALIGN)?;
         arena.make_current(chunk);
@@ -365,7 +455,10 @@ impl<A: Allocator> Arena<A> {
     /// assert_eq!(arena.used_bytes(), before);
     /// ```
     #[inline]
-    pub fn scope<R>(&mut self, f: impl for<'s> FnOnce(&mut crate::Scope<'s, A>) -> R) -> R {
+    pub fn scope<R>(
+        &mut self,
+        f: impl for<'s> FnOnce(&mut crate::Scope<'s, A, MIN_ALIGN>) -> R,
+    ) -> R {
         crate::scope::enter(self, f)
     }
 
@@ -599,7 +692,7 @@ fn chunk_end(chunk: NonNull<Chunk>) -> *mut u8 {
     chunk.cast::<u8>().as_ptr().wrapping_add(size)
 }
 
-impl<A: Allocator> Drop for Arena<A> {
+impl<A: Allocator, const MIN_ALIGN: usize> Drop for Arena<A, MIN_ALIGN> {
     fn drop(&mut self) {
         for head in [
             self.current.take(),
@@ -619,7 +712,7 @@ impl<A: Allocator> Drop for Arena<A> {
     }
 }
 
-impl<A: Allocator> core::fmt::Debug for Arena<A> {
+impl<A: Allocator, const MIN_ALIGN: usize> core::fmt::Debug for Arena<A, MIN_ALIGN> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Arena")
             .field("used_bytes", &self.used_bytes())
@@ -629,18 +722,18 @@ impl<A: Allocator> core::fmt::Debug for Arena<A> {
     }
 }
 
-impl<A: Allocator> Arena<A> {
+impl<A: Allocator, const MIN_ALIGN: usize> Arena<A, MIN_ALIGN> {
     typed_alloc_methods!(; example_open = "", recv = "&arena", example_close = "");
 
     /// The arena itself: what the typed methods allocate from.
     #[inline(always)]
-    fn core(&self) -> &Arena<A> {
+    fn core(&self) -> &Arena<A, MIN_ALIGN> {
         self
     }
 }
 
 /// The `Allocator` operations shared by [`Arena`] and [`Scope`](crate::Scope).
-impl<A: Allocator> Arena<A> {
+impl<A: Allocator, const MIN_ALIGN: usize> Arena<A, MIN_ALIGN> {
     #[inline]
     pub(crate) unsafe fn grow_block(
         &self,
@@ -674,104 +767,22 @@ impl<A: Allocator> Arena<A> {
     }
 }
 
-arena_allocator!(impl[A: Allocator] for Arena<A>);
+arena_allocator!(impl[A: Allocator, const MIN_ALIGN: usize] for Arena<A, MIN_ALIGN>);
 
 // SAFETY: blocks stay valid until the arena is reset or dropped, which needs `&mut`, so
 // not before the shared borrow `'a` ends; a block is reused only after being given back
 // through `deallocate`/`shrink`/`grow` (the cursor moves back over the latest block).
-unsafe impl<'a, A: Allocator> crate::BumpAlloc<'a> for &'a Arena<A> {
+unsafe impl<'a, A: Allocator, const MIN_ALIGN: usize> crate::BumpAlloc<'a>
+    for &'a Arena<A, MIN_ALIGN>
+{
     #[inline(always)]
     fn try_alloc_layout(self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         self.alloc_block(layout)
     }
 }
 
+mod stats;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Counting;
+mod tests;
 
-    #[test]
-    fn chunks_double_and_oversized_blocks_get_their_own() {
-        let arena = Arena::new();
-        arena.alloc(1u8);
-        assert_eq!(arena.reserved_bytes(), FIRST_CHUNK);
-        // Larger than the next geometric chunk: dedicated, the current chunk stays.
-        let big = arena.alloc_layout(Layout::from_size_align(1 << 20, 4096).unwrap());
-        assert_eq!(big.as_ptr().addr() % 4096, 0);
-        let small = arena.alloc(2u8) as *mut u8;
-        let first = arena.current.get().unwrap();
-        assert!(small.addr() > first.as_ptr().addr() && small < chunk_end(first));
-        assert!(arena.reserved_bytes() < FIRST_CHUNK + (1 << 20) + 2 * 4096);
-        assert_eq!(arena.used_bytes(), 2 * 8 + (1 << 20) + (4096 - HEADER));
-    }
-
-    #[test]
-    fn last_block_grows_in_place_then_moves_to_a_new_chunk() {
-        let arena = Arena::new();
-        let one = Layout::new::<u64>();
-        let p = arena.alloc_block(one).unwrap();
-        let big = Layout::array::<u64>(64).unwrap();
-        // SAFETY: `p` is the most recent block, allocated with `one`.
-        let q = unsafe { arena.grow_block(p, one, big) }.unwrap();
-        assert_eq!(q.cast::<u8>(), p, "in place");
-        let huge = Layout::array::<u64>(1024).unwrap();
-        // SAFETY: `p` is still the most recent block, now of layout `big`.
-        let r = unsafe { arena.grow_block(p, big, huge) }.unwrap();
-        assert_ne!(r.cast::<u8>(), p, "the first chunk is too small");
-    }
-
-    #[test]
-    fn reset_keeps_the_largest_chunk_and_converges_to_zero_backing_calls() {
-        let mut arena = Arena::new_in(Counting::new(Global));
-        let mut calls = [0usize; 4];
-        for round in calls.iter_mut() {
-            let before = arena.backing().stats().calls();
-            for i in 0..if cfg!(miri) { 2_000 } else { 20_000u64 } {
-                arena.alloc(i);
-            }
-            arena.reset();
-            *round = arena.backing().stats().calls() - before;
-        }
-        assert!(calls[0] > 0);
-        assert_eq!(
-            calls[2..],
-            [0, 0],
-            "steady state: no backing calls ({calls:?})"
-        );
-        assert_eq!(arena.used_bytes(), 0);
-        assert_eq!(arena.backing().stats().live_bytes, arena.reserved_bytes());
-    }
-
-    #[test]
-    fn limit_applies_to_existing_and_new_chunks() {
-        let arena = Arena::new();
-        arena.set_limit(Some(10_000));
-        assert!(arena.try_alloc_slice_fill_with(9_000, |_| 0u8).is_ok());
-        assert!(arena.try_alloc([0u8; 1001]).is_err());
-        assert!(arena.try_alloc([0u8; 1000]).is_ok());
-        assert_eq!(arena.used_bytes(), 10_000);
-        assert!(arena.try_alloc(0u8).is_err());
-        assert!(
-            arena.reserved_bytes() < 2 * 10_000 + 2 * HEADER,
-            "chunks sized to the limit"
-        );
-        arena.set_limit(Some(0));
-        assert!(arena.try_alloc(0u8).is_err());
-        assert!(arena.try_alloc(()).is_ok(), "zero-size blocks cost nothing");
-    }
-
-    #[test]
-    fn impossible_requests_fail_without_panicking() {
-        let arena = Arena::new();
-        let huge = Layout::from_size_align(isize::MAX as usize - 15, 16).unwrap();
-        assert!(arena.try_alloc_layout(huge).is_err());
-        // Miri refuses such alignments as unsupported, where malloc returns null.
-        if !cfg!(miri) {
-            let aligned = Layout::from_size_align(1 << 40, 1 << 40).unwrap();
-            assert!(arena.try_alloc_layout(aligned).is_err());
-        }
-        assert!(Arena::try_with_capacity_in(usize::MAX - 8, Global).is_err());
-        assert_eq!(arena.used_bytes(), 0);
-    }
-}
+pub use stats::ArenaStats;

@@ -6,27 +6,24 @@
 //! in place: growing only moves `cursor`, never the block, so a `Vec` that is the last
 //! allocation extends with no copy at all.
 //!
-//! The cursor is kept a multiple of [`MIN_ALIGN`] (8) by rounding every block's size up
-//! to it (bump-scope's `MIN_ALIGN` idea). Then a block aligned to at most 8 — nearly every
-//! Rust type — needs no padding arithmetic: the fast path is a load, a subtract, a compare
-//! and an add, with only one add on the cursor's dependency chain. Measured on the
-//! 10,000-`u64` benchmark, computing the padding every time made the arena 1.7× slower
-//! than bumpalo; the cost is up to 7 bytes per block whose size is not a multiple of 8.
+//! The cursor is kept a multiple of `MIN_ALIGN` (8 by default) by rounding every block's
+//! size up to it (bump-scope's `MIN_ALIGN` idea). Then a block aligned to at most 8 —
+//! nearly every Rust type — needs no padding arithmetic: the fast path is a load, a
+//! subtract, a compare and an add, with only one add on the cursor's dependency chain.
+//! Measured on the 10,000-`u64` benchmark, computing the padding every time made the arena
+//! 1.7× slower than bumpalo; the cost is up to 7 bytes per block whose size is not a
+//! multiple of 8. An arena for many short strings takes `MIN_ALIGN = 1` instead
+//! (`Arena::<_, 1>::with_min_align()`): no rounding, and a padding computation on
+//! allocations aligned above 1.
 
 use core::cell::Cell;
 use core::ptr::NonNull;
 
 use crate::align::pad_up;
 
-/// Every block starts at a multiple of this, and the cursor stays one.
-pub(crate) const MIN_ALIGN: usize = 8;
-
-/// `size` rounded up to [`MIN_ALIGN`]: the bytes a block of `size` takes. Cannot overflow
-/// for the size of any `Layout` (at most `isize::MAX`).
-#[inline(always)]
-pub(crate) const fn footprint(size: usize) -> usize {
-    (size + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)
-}
+/// The default `MIN_ALIGN`: every block starts at a multiple of it, and the cursor stays
+/// one.
+pub(crate) const DEFAULT_MIN_ALIGN: usize = 8;
 
 /// A region `[cursor, end)` of free bytes that allocations bump through.
 ///
@@ -36,8 +33,11 @@ pub(crate) const fn footprint(size: usize) -> usize {
 /// `repr(C)` pins `end` before `cursor`: with the cursor first, the 10,000-`u64`
 /// benchmark measured 22.2 µs against 17.5 µs with this order, with the same
 /// instructions (the fast path stores `cursor` and loads `end` every allocation).
+///
+/// `MIN_ALIGN` (a power of two, at most 16) is the multiple every block size is rounded
+/// up to and the cursor is kept at.
 #[repr(C)]
-pub(crate) struct Cursor {
+pub(crate) struct Cursor<const MIN_ALIGN: usize = DEFAULT_MIN_ALIGN> {
     /// One past the last byte this cursor may hand out (possibly lowered by a limit).
     end: Cell<*mut u8>,
     /// The next free byte. Invariant: `cursor.addr() <= end.addr()`, and both carry the
@@ -45,7 +45,14 @@ pub(crate) struct Cursor {
     cursor: Cell<*mut u8>,
 }
 
-impl Cursor {
+impl<const MIN_ALIGN: usize> Cursor<MIN_ALIGN> {
+    /// `size` rounded up to `MIN_ALIGN`: the bytes a block of `size` takes. Cannot
+    /// overflow for the size of any `Layout` (at most `isize::MAX`).
+    #[inline(always)]
+    const fn footprint(size: usize) -> usize {
+        (size + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)
+    }
+
     /// A cursor with no room, so every non-zero allocation takes the slow path.
     pub(crate) const fn empty() -> Self {
         Cursor {
@@ -55,7 +62,7 @@ impl Cursor {
     }
 
     /// Points the cursor at `[start, end)`, moving `start` up to a multiple of
-    /// [`MIN_ALIGN`] (or to `end`, if the region is smaller than that).
+    /// `MIN_ALIGN` (or to `end`, if the region is smaller than that).
     ///
     /// The caller guarantees `start <= end`, both derived from one writable region that
     /// outlives every block handed out from it.
@@ -94,7 +101,7 @@ impl Cursor {
 
     /// The fast path: carves `size` bytes aligned to `align` out of the region, or `None`
     /// when they do not fit. `size` must be at most `isize::MAX - (align - 1)` (true of
-    /// every `Layout`), so `pad + footprint(size)` cannot overflow.
+    /// every `Layout`), so `pad + Self::footprint(size)` cannot overflow.
     #[inline(always)]
     pub(crate) fn bump(&self, size: usize, align: usize) -> Option<NonNull<u8>> {
         let cursor = self.cursor.get();
@@ -105,7 +112,7 @@ impl Cursor {
         } else {
             pad_up(cursor.addr(), align)
         };
-        let needed = pad + footprint(size);
+        let needed = pad + Self::footprint(size);
         // Comparing the new cursor with `end` (rather than `needed` with `end - cursor`)
         // measured 10–20% faster: the load of `end` fuses into the compare.
         let new = cursor.addr().wrapping_add(needed);
@@ -124,7 +131,7 @@ impl Cursor {
     /// footprint ends at the cursor.
     #[inline(always)]
     pub(crate) fn is_last(&self, ptr: NonNull<u8>, size: usize) -> bool {
-        ptr.as_ptr().addr().wrapping_add(footprint(size)) == self.cursor.get().addr()
+        ptr.as_ptr().addr().wrapping_add(Self::footprint(size)) == self.cursor.get().addr()
     }
 
     /// Frees the most recent block by moving the cursor back to it; a no-op for any other
@@ -133,7 +140,7 @@ impl Cursor {
     pub(crate) fn free(&self, ptr: NonNull<u8>, size: usize) {
         if self.is_last(ptr, size) {
             self.cursor
-                .set(self.cursor.get().wrapping_sub(footprint(size)));
+                .set(self.cursor.get().wrapping_sub(Self::footprint(size)));
         }
     }
 
@@ -144,11 +151,12 @@ impl Cursor {
         if !self.is_last(ptr, old_size) {
             return false;
         }
-        let start = self.cursor.get().wrapping_sub(footprint(old_size));
-        if footprint(new_size) > self.end.get().addr() - start.addr() {
+        let start = self.cursor.get().wrapping_sub(Self::footprint(old_size));
+        if Self::footprint(new_size) > self.end.get().addr() - start.addr() {
             return false;
         }
-        self.cursor.set(start.wrapping_add(footprint(new_size)));
+        self.cursor
+            .set(start.wrapping_add(Self::footprint(new_size)));
         true
     }
 }
@@ -161,7 +169,7 @@ mod tests {
     fn bump_free_and_resize_last() {
         let mut buf = [0u64; 8];
         let start = buf.as_mut_ptr().cast::<u8>();
-        let c = Cursor::empty();
+        let c = Cursor::<8>::empty();
         assert!(c.bump(1, 1).is_none());
         c.set(start, start.wrapping_add(64));
         let a = c.bump(3, 1).unwrap();
@@ -177,5 +185,22 @@ mod tests {
         c.free(b, 56);
         assert_eq!(c.remaining(), 56);
         assert!(c.bump(57, 1).is_none());
+    }
+
+    #[test]
+    fn min_align_one_packs_bytes_and_still_aligns() {
+        let mut buf = [0u64; 8];
+        let start = buf.as_mut_ptr().cast::<u8>();
+        let c = Cursor::<1>::empty();
+        c.set(start, start.wrapping_add(64));
+        let a = c.bump(1, 1).unwrap();
+        let b = c.bump(1, 1).unwrap();
+        assert_eq!(b.as_ptr().addr() - a.as_ptr().addr(), 1, "no rounding");
+        let w = c.bump(8, 8).unwrap();
+        assert_eq!(w.as_ptr().addr() % 8, 0);
+        assert_eq!(w.as_ptr().addr() - b.as_ptr().addr(), 7, "padded to 8");
+        assert!(c.is_last(w, 8));
+        c.free(w, 8);
+        assert_eq!(c.remaining(), 62);
     }
 }

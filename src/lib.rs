@@ -142,7 +142,7 @@ mod tlsf;
 
 pub use allocator_api2;
 pub use api::{AllocError, Allocator, Layout};
-pub use arena::Arena;
+pub use arena::{Arena, ArenaStats};
 pub use bump_alloc::{AllocOrInitError, BumpAlloc};
 #[cfg(feature = "std")]
 pub use compartment::{Compartment, Protection, SealError};

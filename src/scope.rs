@@ -52,6 +52,7 @@ use allocator_api2::alloc::Global;
 
 use crate::api::{AllocError, Allocator, Layout};
 use crate::arena::{Arena, Checkpoint};
+use crate::bump::DEFAULT_MIN_ALIGN;
 
 /// A scope of an [`Arena`], open for the lifetime `'s`; see [`Arena::scope`].
 ///
@@ -73,20 +74,20 @@ use crate::arena::{Arena, Checkpoint};
 ///     }
 /// });
 /// ```
-pub struct Scope<'s, A: Allocator = Global> {
+pub struct Scope<'s, A: Allocator = Global, const MIN_ALIGN: usize = DEFAULT_MIN_ALIGN> {
     /// The arena this scope allocates from; it outlives the scope.
-    arena: &'s Arena<A>,
+    arena: &'s Arena<A, MIN_ALIGN>,
     /// Invariance in `'s`: a reference from another scope never unifies with this one.
     _invariant: PhantomData<fn(&'s ()) -> &'s ()>,
 }
 
 /// Rewinds the arena to the scope's checkpoint when the scope ends, even by a panic.
-struct Restore<'s, A: Allocator> {
-    arena: &'s Arena<A>,
+struct Restore<'s, A: Allocator, const MIN_ALIGN: usize> {
+    arena: &'s Arena<A, MIN_ALIGN>,
     checkpoint: Checkpoint,
 }
 
-impl<A: Allocator> Drop for Restore<'_, A> {
+impl<A: Allocator, const MIN_ALIGN: usize> Drop for Restore<'_, A, MIN_ALIGN> {
     fn drop(&mut self) {
         // SAFETY: the checkpoint was taken from this arena when the scope began; the
         // arena cannot be reset while it is borrowed by the scope, and every block
@@ -97,9 +98,9 @@ impl<A: Allocator> Drop for Restore<'_, A> {
 
 /// Opens a scope on `arena`, runs `f` in it and rewinds the arena afterwards.
 #[inline]
-pub(crate) fn enter<A: Allocator, R>(
-    arena: &Arena<A>,
-    f: impl for<'s> FnOnce(&mut Scope<'s, A>) -> R,
+pub(crate) fn enter<A: Allocator, R, const MIN_ALIGN: usize>(
+    arena: &Arena<A, MIN_ALIGN>,
+    f: impl for<'s> FnOnce(&mut Scope<'s, A, MIN_ALIGN>) -> R,
 ) -> R {
     let _restore = Restore {
         arena,
@@ -111,7 +112,7 @@ pub(crate) fn enter<A: Allocator, R>(
     })
 }
 
-impl<'s, A: Allocator> Scope<'s, A> {
+impl<'s, A: Allocator, const MIN_ALIGN: usize> Scope<'s, A, MIN_ALIGN> {
     typed_alloc_methods!('s; example_open = "arena.scope(|s| {\n", recv = "&*s", example_close = "});");
 
     /// Opens a scope nested in this one. Values allocated in `self` stay usable inside;
@@ -128,7 +129,7 @@ impl<'s, A: Allocator> Scope<'s, A> {
     /// });
     /// ```
     #[inline]
-    pub fn scope<R>(&mut self, f: impl for<'i> FnOnce(&mut Scope<'i, A>) -> R) -> R {
+    pub fn scope<R>(&mut self, f: impl for<'i> FnOnce(&mut Scope<'i, A, MIN_ALIGN>) -> R) -> R {
         enter(self.arena, f)
     }
 
@@ -146,23 +147,25 @@ impl<'s, A: Allocator> Scope<'s, A> {
 
     /// The arena the typed methods allocate from.
     #[inline(always)]
-    fn core(&self) -> &Arena<A> {
+    fn core(&self) -> &Arena<A, MIN_ALIGN> {
         self.arena
     }
 }
 
-impl<A: Allocator> core::fmt::Debug for Scope<'_, A> {
+impl<A: Allocator, const MIN_ALIGN: usize> core::fmt::Debug for Scope<'_, A, MIN_ALIGN> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Scope").field("arena", self.arena).finish()
     }
 }
 
-arena_allocator!(impl['s, A: Allocator] for Scope<'s, A>);
+arena_allocator!(impl['s, A: Allocator, const MIN_ALIGN: usize] for Scope<'s, A, MIN_ALIGN>);
 
 // SAFETY: blocks stay valid until the scope ends, i.e. for the whole of `'s`: the arena
 // cannot be reset while the scope borrows it, and the scope's checkpoint is restored only
 // once `'s` is over (see the module docs). A block is reused only after being given back.
-unsafe impl<'s, A: Allocator> crate::BumpAlloc<'s> for &Scope<'s, A> {
+unsafe impl<'s, A: Allocator, const MIN_ALIGN: usize> crate::BumpAlloc<'s>
+    for &Scope<'s, A, MIN_ALIGN>
+{
     #[inline(always)]
     fn try_alloc_layout(self, layout: Layout) -> Result<core::ptr::NonNull<u8>, AllocError> {
         self.arena.alloc_block(layout)

@@ -183,3 +183,36 @@ fn a_fixed_buffer_reports_exhaustion_from_every_try_method() {
         Err(AllocOrInitError::Alloc(_))
     ));
 }
+
+#[test]
+fn an_interner_of_one_byte_strings_pays_one_byte_each_with_min_align_1() {
+    // The configuration the README recommends for interners.
+    let packed = Arena::<_, 1>::with_min_align();
+    let default = Arena::new();
+    for _ in 0..1000 {
+        packed.alloc_str("x");
+        default.alloc_str("x");
+    }
+    assert_eq!(
+        packed.used_bytes(),
+        1000,
+        "at most 1.1 KB asked, 1,000 B used"
+    );
+    assert_eq!(
+        default.used_bytes(),
+        8000,
+        "the default rounds every block to 8"
+    );
+    // Words in the packed arena are still aligned.
+    let w = packed.alloc(7u64);
+    assert_eq!(std::ptr::from_mut(w).addr() % 8, 0);
+    // The same inside a scope.
+    let mut arena = Arena::<_, 1>::with_min_align();
+    let used = arena.scope(|s| {
+        for _ in 0..1000 {
+            s.alloc_str("y");
+        }
+        s.used_bytes()
+    });
+    assert_eq!((used, arena.used_bytes()), (1000, 0));
+}

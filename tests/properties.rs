@@ -182,7 +182,11 @@ impl Model {
 }
 
 /// Runs `ops` on an arena, with resets and nested scopes.
-fn drive_arena<A: Allocator>(arena: &mut Arena<A>, ops: &[Op], model: &mut Model) {
+fn drive_arena<A: Allocator, const M: usize>(
+    arena: &mut Arena<A, M>,
+    ops: &[Op],
+    model: &mut Model,
+) {
     let mut i = 0;
     while i < ops.len() {
         let op = &ops[i];
@@ -211,8 +215,8 @@ fn drive_arena<A: Allocator>(arena: &mut Arena<A>, ops: &[Op], model: &mut Model
 }
 
 /// Runs `ops` from `*i` inside scope `s` at `depth`, until an `Exit` or the end.
-fn drive_scope<A: Allocator>(
-    s: &mut Scope<'_, A>,
+fn drive_scope<A: Allocator, const M: usize>(
+    s: &mut Scope<'_, A, M>,
     ops: &[Op],
     i: &mut usize,
     model: &mut Model,
@@ -310,6 +314,12 @@ proptest! {
     #[test]
     fn arena_matches_model(ops in prop::collection::vec(op(), 1..200)) {
         let mut arena = Arena::new();
+        drive_arena(&mut arena, &ops, &mut Model::default());
+    }
+
+    #[test]
+    fn arena_min_align_1_matches_model(ops in prop::collection::vec(op(), 1..200)) {
+        let mut arena = Arena::<_, 1>::with_min_align();
         drive_arena(&mut arena, &ops, &mut Model::default());
     }
 

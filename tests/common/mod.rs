@@ -83,6 +83,17 @@ macro_rules! for_each_strategy {
                 }
 
                 #[test]
+                fn arena_min_align_1() {
+                    super::$case::run(&Arena::<_, 1>::with_min_align());
+                }
+
+                #[test]
+                fn scope_min_align_2() {
+                    let mut arena = Arena::<_, 2>::with_min_align();
+                    arena.scope(|s| super::$case::run(&*s));
+                }
+
+                #[test]
                 fn arena_on_pages() {
                     super::$case::run(&Arena::new_in(Pages));
                 }
