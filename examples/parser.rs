@@ -7,31 +7,33 @@
 //! token, an unbound name, nesting too deep) is an `Err` with a line and column, never a
 //! panic.
 //!
-//! One tokenizer, recursive-descent parser and evaluator, generic over a `Builder`, runs
-//! on three allocators:
+//! One tokenizer, recursive-descent parser and evaluator runs on three allocators. The
+//! arena builder is written once over [`BumpAlloc`]: `parse_in(src, arena)` takes any
+//! `impl BumpAlloc<'a>` and returns a program that lives for `'a`, so the same code runs
+//! on an `&Arena`, inside a scope (`&*s`), and on bumpalo:
 //!
-//! - **allockit**: AST nodes from `Scope::alloc`, the statement list a `Vec` in the scope,
+//! - **allockit**: AST nodes from `alloc`, the statement list a `Vec` in the scope,
 //!   identifiers interned in a `hashbrown::HashMap` living in the same scope (keys copied
 //!   with `alloc_str`). Each round is one `arena.scope(..)` of one long-lived arena, so
 //!   later rounds reuse its chunks.
-//! - **bumpalo**: the same on a `Bump`, reset after each round. bumpalo's `allocator-api2`
-//!   feature is off here, so its interning map's *table* is on the global allocator (the
-//!   keys are in the bump).
+//! - **bumpalo**: the same code on a `Bump` (through a small adapter that calls bumpalo's
+//!   own `alloc` and `alloc_str`), map and list in the bump too, reset after each round.
 //! - **global**: an owning `Box` tree and `Box<str>` keys; dropping them frees every node.
 //!
 //! Each variant parses a generated program of 200,000 `let`s (about 9 MB), evaluates it
 //! and frees it, 5 times; the best time is printed. Run it with
-//! `cargo run --release --example parser`.
+//! `cargo run --release --example parser`; `cargo bench --bench parser` measures the same
+//! workload with criterion.
 
 use allocator_api2::alloc::Global;
 use allocator_api2::vec::Vec;
-use allockit::Allocator;
 use std::borrow::Borrow;
 use std::fmt::{self, Write as _};
 use std::hash::Hash;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
-use allockit::{Arena, Scope};
+use allockit::{AllocError, Allocator, Arena, BumpAlloc, Layout};
 use bumpalo::Bump;
 use hashbrown::{DefaultHashBuilder, HashMap};
 
@@ -103,41 +105,89 @@ fn intern<K: Borrow<str> + Hash + Eq, A: allocator_api2::alloc::Allocator>(
     sym
 }
 
-struct InScope<'s, 'b> {
-    s: &'b Scope<'s>,
-    names: HashMap<&'s str, Sym, DefaultHashBuilder, &'b Scope<'s>>,
+/// The arena builder, written once for every bump allocator: an allockit arena or scope,
+/// or bumpalo through [`Bumpalo`]. The name map lives in the same allocator.
+struct InArena<'a, B: BumpAlloc<'a>> {
+    a: B,
+    names: HashMap<&'a str, Sym, DefaultHashBuilder, B>,
 }
 
-impl<'s, 'b> Builder for InScope<'s, 'b> {
-    type L = Ref<'s>;
-    type A = &'b Scope<'s>;
-    fn node(&mut self, e: Expr<Ref<'s>>) -> Ref<'s> {
-        Ref(self.s.alloc(e))
-    }
-    fn intern(&mut self, name: &str) -> Sym {
-        intern(&mut self.names, name, |name| self.s.alloc_str(name))
-    }
-    fn list_alloc(&self) -> Self::A {
-        self.s
-    }
-}
-
-struct InBump<'a> {
-    bump: &'a Bump,
-    names: HashMap<&'a str, Sym>, // table on the global allocator, keys in the bump
-}
-
-impl<'a> Builder for InBump<'a> {
+impl<'a, B: BumpAlloc<'a>> Builder for InArena<'a, B> {
     type L = Ref<'a>;
-    type A = &'a Bump;
+    type A = B;
     fn node(&mut self, e: Expr<Ref<'a>>) -> Ref<'a> {
-        Ref(self.bump.alloc(e))
+        Ref(self.a.alloc(e))
     }
     fn intern(&mut self, name: &str) -> Sym {
-        intern(&mut self.names, name, |name| self.bump.alloc_str(name))
+        let a = self.a;
+        intern(&mut self.names, name, |name| &*a.alloc_str(name))
     }
-    fn list_alloc(&self) -> Self::A {
-        self.bump
+    fn list_alloc(&self) -> B {
+        self.a
+    }
+}
+
+/// Parses `src` into any bump allocator: the program lives as long as `'a`.
+fn parse_in<'a>(
+    src: &str,
+    a: impl BumpAlloc<'a>,
+) -> Result<Program<Ref<'a>, impl Allocator>, ParseError> {
+    let names = HashMap::new_in(a);
+    parse(src, &mut InArena { a, names })
+}
+
+/// bumpalo's `&Bump` as a [`BumpAlloc`]: its own `alloc` and `alloc_str` for nodes and
+/// names, its allocator-api2 impl for the map and the list.
+#[derive(Clone, Copy)]
+struct Bumpalo<'a>(&'a Bump);
+
+// SAFETY: forwards every call to bumpalo's own `Allocator` impl for `&Bump`.
+unsafe impl Allocator for Bumpalo<'_> {
+    #[inline(always)]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        self.0.allocate(layout)
+    }
+    #[inline(always)]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.deallocate(ptr, layout) }
+    }
+    #[inline(always)]
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.grow(ptr, old, new) }
+    }
+    #[inline(always)]
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.shrink(ptr, old, new) }
+    }
+}
+
+// SAFETY: a `Bump`'s blocks stay valid until `reset` or drop, which need `&mut Bump`, so
+// not within the shared borrow `'a`.
+unsafe impl<'a> BumpAlloc<'a> for Bumpalo<'a> {
+    #[inline(always)]
+    fn try_alloc_layout(self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.0.try_alloc_layout(layout).map_err(|_| AllocError)
+    }
+    #[inline(always)]
+    fn alloc<T>(self, val: T) -> &'a mut T {
+        self.0.alloc(val)
+    }
+    #[inline(always)]
+    fn alloc_str(self, s: &str) -> &'a mut str {
+        self.0.alloc_str(s)
     }
 }
 
@@ -182,7 +232,7 @@ impl fmt::Display for Tok<'_> {
 }
 
 #[derive(Debug)]
-struct ParseError {
+pub(crate) struct ParseError {
     line: usize,
     col: usize,
     msg: String,
@@ -404,13 +454,27 @@ fn run<L: Link, A: Allocator>(p: &Program<L, A>) -> (i64, i64) {
 }
 
 /// Parses, runs and frees `src` in one scope of `arena`; also returns the bytes used.
-fn run_in_arena(arena: &mut Arena, src: &str) -> Result<((i64, i64), usize), ParseError> {
+pub(crate) fn run_in_arena(
+    arena: &mut Arena,
+    src: &str,
+) -> Result<((i64, i64), usize), ParseError> {
     arena.scope(|s| {
-        let s = &*s;
-        let names = HashMap::new_in(s);
-        let program = parse(src, &mut InScope { s, names })?;
+        let program = parse_in(src, &*s)?;
         Ok((run(&program), s.used_bytes()))
     })
+}
+
+/// Parses, runs and frees `src` on bumpalo: the same code, then a reset.
+pub(crate) fn run_in_bump(bump: &mut Bump, src: &str) -> Result<(i64, i64), ParseError> {
+    let r = run(&parse_in(src, Bumpalo(bump))?);
+    bump.reset();
+    Ok(r)
+}
+
+/// Parses, runs and frees `src` on the global allocator: a `Box` tree, dropped node by
+/// node.
+pub(crate) fn run_on_heap(src: &str) -> Result<(i64, i64), ParseError> {
+    Ok(run(&parse(src, &mut OnHeap(HashMap::new()))?))
 }
 
 // ----- input and benchmark ----------------------------------------------------------
@@ -454,7 +518,7 @@ fn gen_expr(rng: &mut Rng, names: &[String], depth: u32, out: &mut String) {
 }
 
 /// A program of `lets` bindings over 160,000 possible names, so many are rebound.
-fn generate(lets: usize) -> String {
+pub(crate) fn generate(lets: usize) -> String {
     const WORDS: [&str; 8] = ["x", "count", "total", "alpha", "beta", "tmp", "acc", "off"];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut out = String::from("let seed = 12345;\n");
@@ -518,15 +582,10 @@ fn main() {
     let (t_kit, (r_kit, used)) = best_of(|| run_in_arena(&mut arena, &src).unwrap());
 
     let mut bump = Bump::new();
-    let (t_bump, r_bump) = best_of(|| {
-        let names = HashMap::new();
-        let r = run(&parse(&src, &mut InBump { bump: &bump, names }).unwrap());
-        bump.reset();
-        r
-    });
+    let (t_bump, r_bump) = best_of(|| run_in_bump(&mut bump, &src).unwrap());
 
     // The program and the names are dropped inside the timed closure.
-    let (t_heap, r_heap) = best_of(|| run(&parse(&src, &mut OnHeap(HashMap::new())).unwrap()));
+    let (t_heap, r_heap) = best_of(|| run_on_heap(&src).unwrap());
 
     assert_eq!(r_kit, r_bump, "allockit and bumpalo disagree");
     assert_eq!(r_kit, r_heap, "allockit and global disagree");
