@@ -23,9 +23,19 @@ use core::ptr::NonNull;
 
 use crate::api::{AllocError, Allocator, Layout};
 
-/// The typed allocation methods of a bump allocator that hands out values living for `'a`;
-/// see the [module docs](self) for the shape and [`Arena`](crate::Arena)'s inherent
-/// methods for one example each.
+/// The typed allocation methods of a bump allocator that hands out values living for `'a`.
+///
+/// It is implemented by references, which are `Copy`: `&'a Arena<A>`, `&Scope<'a, A>`
+/// (whose values live for the whole scope `'a`) and `&'a FixedBuffer`. `Allocator` is a
+/// supertrait, so the same value is the allocator of `Vec`, `Box` and hashbrown
+/// collections. One method is required, [`try_alloc_layout`](Self::try_alloc_layout); the
+/// rest are written once on top of it, and [`Arena`](crate::Arena)'s and
+/// [`Scope`](crate::Scope)'s inherent methods (one example each) forward to them.
+///
+/// Every method has a `try_` form returning `AllocError` and a panicking form, as in
+/// bumpalo. None runs `Drop`: values moved in are never dropped, the allocator only frees
+/// their memory. A value whose `Drop` must run goes in a `Box` in the arena
+/// (`allocator_api2::boxed::Box::new_in(value, &arena)`).
 ///
 /// ```
 /// use allockit::{Arena, BumpAlloc};

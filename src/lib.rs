@@ -53,6 +53,36 @@
 //! | [`Compartment`] | an isolated heap in its own reserved range with guard gaps; `seal`, `seal_read_only`, `unseal` by protection keys where the CPU has them, else `mprotect` (`std` only) | secrets or untrusted data that must never share pages with the rest, and that can be locked away while unused |
 //! | [`Counting`] | wrapper that counts calls, live and peak bytes | measuring what another allocator does |
 //!
+//! ## Coming from bumpalo
+//!
+//! [`Arena`] is the counterpart of `bumpalo::Bump`, and its typed methods keep bumpalo's
+//! names and signatures; [`BumpAlloc`] carries them as a trait, so one function serves an
+//! arena and a scope.
+//!
+//! | bumpalo | allockit |
+//! |---|---|
+//! | `Bump::new()`, `with_capacity(n)`, `try_with_capacity(n)` | [`Arena::new()`], [`Arena::with_capacity`], [`Arena::try_with_capacity`] |
+//! | `Bump::<1>::with_min_align()` (bumpalo's default `MIN_ALIGN` is 1) | `Arena::<_, 1>::with_min_align()` (allockit's default is 8: see [`Arena`]) |
+//! | `bump.alloc(x)`, `try_alloc`, `alloc_with`, `try_alloc_with` | the same names on `Arena` and `Scope` |
+//! | `bump.alloc_try_with(f)`, `try_alloc_try_with(f)` → `AllocOrInitError` | the same, [`AllocOrInitError`] |
+//! | `alloc_str`, `alloc_slice_copy`, `alloc_slice_clone` | the same |
+//! | `alloc_slice_fill_with`, `_copy`, `_clone`, `_default`, `_iter` | the same |
+//! | — (needs an exact size) | `alloc_iter(iter)`: any iterator, the block grown in place |
+//! | `alloc_layout`, `try_alloc_layout` | the same |
+//! | `bumpalo::format!(in &bump, "…")` | [`format_in!`]`(&arena, "…")` |
+//! | `bumpalo::collections::String::new_in(&bump)` | [`String::new_in`]`(&arena)` |
+//! | `bumpalo::collections::Vec::new_in(&bump)` | `allocator_api2::vec::Vec::new_in(&arena)` (std's `Vec` with `nightly`) |
+//! | `bumpalo::boxed::Box::new_in(x, &bump)` (runs `Drop`) | `allocator_api2::boxed::Box::new_in(x, &arena)` (runs `Drop`) |
+//! | `bump.reset()` | [`Arena::reset`] (keeps one chunk that fits the whole round) |
+//! | `bump.allocated_bytes()` | [`Arena::reserved_bytes`]; [`Arena::used_bytes`] for what was handed out |
+//! | `bump.chunk_capacity()`, `iter_allocated_chunks()` | [`Arena::stats`] (`current_chunk_free`, chunk counts) |
+//! | `bump.set_allocation_limit(Some(n))` (caps chunk bytes) | [`Arena::set_limit`]`(Some(n))` (caps bytes handed out) |
+//! | a `&'a Bump` parameter | `impl BumpAlloc<'a>`: takes `&arena` or `&*scope` |
+//! | — | [`Arena::scope`]: nested scopes freed at once, checked by the borrow checker |
+//!
+//! As in bumpalo, `alloc` and the other typed methods never run `Drop`: the arena frees
+//! memory, not values. A value whose `Drop` must run goes in a `Box` in the arena.
+//!
 //! ## Glossary
 //!
 //! - **block** — the memory an allocator hands out for one [`Layout`].

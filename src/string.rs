@@ -36,8 +36,32 @@ use allocator_api2::vec::Vec;
 
 use crate::api::{AllocError, Allocator};
 
-/// A growable UTF-8 string whose bytes come from the allocator `A`; see the
-/// [module docs](self).
+/// A growable UTF-8 string whose bytes come from the allocator `A`.
+///
+/// It is a `Vec<u8, A>` that only ever holds UTF-8, with `str`'s methods through `Deref`.
+/// On an arena it is usually the latest block, so `push_str` grows it in place; `leak`
+/// turns it into a `&mut str` that lives as long as the allocator. It hashes and compares
+/// as a `str` and is `Borrow<str>`, so it is a hashbrown key queried with a plain `&str`.
+///
+/// ```
+/// use allockit::{Arena, String, format_in};
+///
+/// let arena = Arena::new();
+/// let mut s = String::new_in(&arena);
+/// s.push_str("hello");
+/// s.push(' ');
+/// s += "world";
+/// assert_eq!(s, "hello world");
+///
+/// let t = format_in!(&arena, "{}-{}", s.len(), 'x');
+/// let key: &str = t.leak(); // lives as long as the arena
+/// assert_eq!(key, "11-x");
+///
+/// // A hashbrown key: `Borrow<str>` lets the map be queried with a plain `&str`.
+/// let mut m = hashbrown::HashMap::new();
+/// m.insert(format_in!(&arena, "k{}", 1), 1);
+/// assert_eq!(m["k1"], 1);
+/// ```
 pub struct String<A: Allocator = Global> {
     /// Invariant: always valid UTF-8.
     bytes: Vec<u8, A>,
