@@ -2,7 +2,8 @@
 //! in one criterion run. Quote the ratios (`python3 benches/ratios.py`), not the times:
 //! these machines are shared and noisy.
 //!
-//! `cargo bench --bench arena`
+//! `cargo bench --bench arena` (std's `LinkedList` group with `--features nightly`)
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 mod common;
 
@@ -93,8 +94,46 @@ fn vec_reserve_exact(c: &mut Criterion) {
     g.finish();
 }
 
-/// A 100,000-node singly linked list of boxed nodes built, summed and freed.
+/// A 100,000-node std `LinkedList<u64>` built, summed and freed (std's collections take
+/// an allocator only on nightly, with the `nightly` feature).
+#[cfg(feature = "nightly")]
 fn linked_list(c: &mut Criterion) {
+    use common::Core;
+    use std::collections::LinkedList;
+
+    fn build<A: core::alloc::Allocator>(a: A) -> LinkedList<u64, A> {
+        let mut list = LinkedList::new_in(a);
+        for i in 0..NODES {
+            list.push_back(i);
+        }
+        assert_eq!(list.iter().sum::<u64>(), NODES * (NODES - 1) / 2);
+        list
+    }
+    let mut g = c.benchmark_group("linked_list_100k");
+    let mut arena = Arena::new();
+    g.bench_function("allockit_scope", |b| {
+        b.iter(|| arena.scope(|s| std::mem::forget(build(&*s))))
+    });
+    let mut bump = Bump::new();
+    g.bench_function("bumpalo", |b| {
+        b.iter(|| {
+            std::mem::forget(build(Core(&bump)));
+            bump.reset();
+        })
+    });
+    g.bench_function("glibc", |b| b.iter(|| drop(build(Core(ViaGlobal(System))))));
+    g.bench_function("mimalloc", |b| {
+        b.iter(|| drop(build(Core(ViaGlobal(MiMalloc)))))
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "nightly"))]
+fn linked_list(_: &mut Criterion) {}
+
+/// A 100,000-node singly linked list of boxed nodes (allocator-api2's `Box`) built,
+/// summed and freed.
+fn box_list(c: &mut Criterion) {
     /// A list node; 16 bytes.
     struct Node<A: allockit::Allocator> {
         value: u64,
@@ -119,7 +158,7 @@ fn linked_list(c: &mut Criterion) {
             head = Box::into_inner(node).next;
         }
     }
-    let mut g = c.benchmark_group("linked_list_100k");
+    let mut g = c.benchmark_group("box_list_100k");
     let mut arena = Arena::new();
     g.bench_function("allockit_scope", |b| {
         b.iter(|| arena.scope(|s| std::mem::forget(build(&*s))))
@@ -204,6 +243,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = small_allocations, vec_reserve_exact, linked_list, hashbrown_inserts, default_backing
+    targets = small_allocations, vec_reserve_exact, linked_list, box_list, hashbrown_inserts, default_backing
 }
 criterion_main!(benches);

@@ -9,6 +9,7 @@
 //! - `allockit_hardened_no_quarantine`: detection + canaries + zero on free.
 //! - `allockit_hardened_no_zeroing`: detection + canaries + 1 MiB quarantine.
 //! - `allockit_hardened_default`: everything (`Options::SECURE`).
+#![cfg_attr(feature = "nightly", feature(allocator_api))] // `common::Core`
 
 mod common;
 

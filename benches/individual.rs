@@ -3,6 +3,7 @@
 //! Quote ratios (`python3 benches/ratios.py`), not times.
 //!
 //! `cargo bench --bench individual`
+#![cfg_attr(feature = "nightly", feature(allocator_api))] // `common::Core`
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! (`python3 benches/ratios.py`), not times.
 //!
 //! `cargo bench --bench threads`
+#![cfg_attr(feature = "nightly", feature(allocator_api))] // `common::Core`
 
 mod common;
 

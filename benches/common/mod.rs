@@ -56,6 +56,29 @@ unsafe impl<G: GlobalAlloc> Allocator for ViaGlobal<G> {
     }
 }
 
+/// Any allocator-api2 allocator as a nightly `core::alloc::Allocator`, for std's
+/// collections: bumpalo's `&Bump` (built with its `allocator-api2` feature) and
+/// [`ViaGlobal`] implement only the former.
+#[cfg(feature = "nightly")]
+#[derive(Clone, Copy)]
+pub struct Core<A>(pub A);
+
+// SAFETY: every method forwards to the allocator-api2 impl, which upholds the same
+// contract; only the error type is translated.
+#[cfg(feature = "nightly")]
+unsafe impl<A: Allocator> core::alloc::Allocator for Core<A> {
+    #[inline(always)]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, core::alloc::AllocError> {
+        self.0.allocate(layout).map_err(|_| core::alloc::AllocError)
+    }
+
+    #[inline(always)]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.deallocate(ptr, layout) }
+    }
+}
+
 /// glibc's `struct mallinfo2`.
 #[repr(C)]
 struct MallInfo2 {
