@@ -1,6 +1,6 @@
 //! Arena benchmarks: allockit beside bumpalo, glibc (`std::alloc::System`) and mimalloc,
-//! in one criterion run. Quote the ratios (`python3 benches/ratios.py`), not the times:
-//! these machines are shared and noisy.
+//! in one criterion run. Quote the ratios (`python3 benches/ratios.py`), not the times: on
+//! a shared machine, times move between runs while ratios within one run hold.
 //!
 //! `cargo bench --bench arena` (std's `LinkedList` group with `--features nightly`)
 #![cfg_attr(feature = "nightly", feature(allocator_api))]

@@ -1,6 +1,6 @@
 //! The thread-safe allocators: allockit's `ThreadCache` beside glibc (`std::alloc::System`)
-//! and mimalloc, in one criterion run (`SizeClasses` too, single-threaded). This machine
-//! has 2 cores, so the cross-thread workloads use two threads. Quote ratios
+//! and mimalloc, in one criterion run (`SizeClasses` too, single-threaded). The
+//! cross-thread workloads use two threads, one per core of a 2-core machine. Quote ratios
 //! (`python3 benches/ratios.py`), not times.
 //!
 //! `cargo bench --bench threads`

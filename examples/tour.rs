@@ -7,8 +7,8 @@
 //! - `Pages`: a 64 MiB `Vec<u8>` grown by doubling; on Linux each grow is an `mremap`.
 //! - `FixedBuffer`: a 64 KiB array on the stack holds a `Vec` of words, sorted and deduped.
 //! - `Arena`: a `hashbrown::HashMap<&str, usize>` counts words; each distinct key is copied
-//!   into the arena with `alloc_str` (typed methods bypass the `Allocator` trait, so only the
-//!   map's table shows up in the calls).
+//!   into the arena as an `allockit::String` leaked to a `&str`, through the counting
+//!   wrapper, so the calls count the keys and the map's tables.
 //! - `Arena` scope: a 1,000,000-node linked list (each node a leaked `Box` in the scope)
 //!   built and summed inside `arena.scope`, freed all at once when the scope ends; the
 //!   arena's `used_bytes` returns to its earlier value.
@@ -159,7 +159,10 @@ fn arena(words: &str) -> [Row; 2] {
         match counts.get_mut(w) {
             Some(n) => *n += 1,
             None => {
-                counts.insert(&*counting.inner().alloc_str(w), 1usize);
+                // The key is copied through the counting wrapper, so the copy is counted
+                // (the arena's own `alloc_str` would bypass it).
+                let key: &str = allockit::String::from_str_in(w, &counting).leak();
+                counts.insert(key, 1usize);
             }
         }
     }
@@ -528,31 +531,32 @@ fn main() {
         compartment(),
     ]);
 
-    println!("allockit tour: each strategy runs a real collection, watched by a Counting wrapper");
+    println!("allockit tour: each strategy runs a real collection under a Counting wrapper.");
+    println!("  calls     allocate/grow/shrink/deallocate calls the strategy received");
+    println!("  reserved  bytes the strategy held: from its backing allocator or the OS");
+    println!("  time      wall time of the workload in this run (the machine's noise included)");
+    println!("The second line of each row is the workload and what it produced.");
     println!();
-    let header = [
-        "strategy",
-        "workload",
-        "result",
-        "alloc/grow/shrink/free",
-        "reserved",
-        "time",
-    ];
+    let header = ["strategy", "calls", "reserved", "time"];
     let mut width = header.map(str::len);
     for row in &rows {
-        for (w, c) in width.iter_mut().zip(row) {
+        let [strategy, _, _, calls, reserved, time] = row.each_ref();
+        for (w, c) in width.iter_mut().zip([strategy, calls, reserved, time]) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |row: [&str; 6]| {
-        // Text columns left-aligned, numbers right-aligned.
-        let [a, b, c, d, e, f] = row;
-        let [wa, wb, wc, wd, we, wf] = width;
-        println!("{a:<wa$}  {b:<wb$}  {c:<wc$}  {d:>wd$}  {e:>we$}  {f:>wf$}");
-    };
+    let [wa, wb, wc, wd] = width;
+    let line = |[a, b, c, d]: [&str; 4]| println!("{a:<wa$}  {b:>wb$}  {c:>wc$}  {d:>wd$}");
     line(header);
     line(width.map(|w| "-".repeat(w)).each_ref().map(String::as_str));
-    for row in &rows {
-        line(row.each_ref().map(String::as_str));
+    for [strategy, workload, result, calls, reserved, time] in &rows {
+        line([strategy, calls, reserved, time].map(String::as_str));
+        // Within 100 columns: the result goes on a line of its own if both do not fit.
+        let detail = format!("  {workload}: {result}");
+        if detail.chars().count() <= 100 {
+            println!("{detail}");
+        } else {
+            println!("  {workload}:\n    {result}");
+        }
     }
 }

@@ -25,6 +25,22 @@ pub(crate) fn is_aligned(ptr: core::ptr::NonNull<u8>, align: usize) -> bool {
     ptr.as_ptr().addr() & (align - 1) == 0
 }
 
+/// A dangling, non-null pointer aligned to `layout.align()`: the block of a zero-size
+/// layout (`Layout::dangling_ptr`, which needs a newer Rust than the crate's
+/// `rust-version`).
+#[inline(always)]
+pub(crate) const fn dangling(layout: core::alloc::Layout) -> core::ptr::NonNull<u8> {
+    // SAFETY: an alignment is a power of two, so never zero.
+    unsafe { core::ptr::NonNull::new_unchecked(core::ptr::without_provenance_mut(layout.align())) }
+}
+
+/// Marks the path that calls it as unlikely (`core::hint::cold_path`, which needs a newer
+/// Rust than the crate's `rust-version`): a call to an empty `#[cold]` function, the idiom
+/// hashbrown uses, which LLVM turns into a branch weight.
+#[cold]
+#[inline]
+pub(crate) fn cold_path() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,7 +186,7 @@ macro_rules! grow_zeroed_via_grow {
 /// The block every strategy returns for a zero-size layout: dangling, non-null and aligned.
 #[inline(always)]
 pub(crate) fn dangling(layout: Layout) -> NonNull<[u8]> {
-    NonNull::slice_from_raw_parts(layout.dangling_ptr(), 0)
+    NonNull::slice_from_raw_parts(crate::align::dangling(layout), 0)
 }
 
 /// `shrink` to zero bytes, which every strategy answers alike: the block is freed and the

@@ -112,6 +112,19 @@ use crate::api::{AllocError, Allocator, Layout};
 pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     /// Allocates an uninitialised block for `layout`, or `AllocError`. Zero-size layouts
     /// get a dangling, aligned pointer.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let layout = core::alloc::Layout::from_size_align(100, 64).unwrap();
+    ///     let p = a.try_alloc_layout(layout).unwrap();
+    ///     assert_eq!(p.as_ptr() as usize % 64, 0);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// let mut space = [core::mem::MaybeUninit::uninit(); 256];
+    /// demo(&allockit::FixedBuffer::new(&mut space));
+    /// ```
     fn try_alloc_layout(self, layout: Layout) -> Result<NonNull<u8>, AllocError>;
 
     /// Allocates an uninitialised block for `layout`.
@@ -119,6 +132,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     /// # Panics
     ///
     /// Calls `handle_alloc_error` when the allocator is out of memory.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let p = a.alloc_layout(core::alloc::Layout::new::<u128>());
+    ///     assert_eq!(p.as_ptr() as usize % align_of::<u128>(), 0);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline(always)]
     fn alloc_layout(self, layout: Layout) -> NonNull<u8> {
         match self.try_alloc_layout(layout) {
@@ -128,12 +151,34 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     }
 
     /// Moves `val` into the allocator, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let x = a.try_alloc(5u32).unwrap();
+    ///     *x += 1;
+    ///     assert_eq!(*x, 6);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline(always)]
     fn try_alloc<T>(self, val: T) -> Result<&'a mut T, AllocError> {
         self.try_alloc_with(|| val)
     }
 
     /// Moves `val` into the allocator. Panics like [`alloc_layout`](Self::alloc_layout).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let point = a.alloc((1.0f64, 2.0f64));
+    ///     point.0 += 1.0;
+    ///     assert_eq!(*point, (2.0, 2.0));
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline(always)]
     fn alloc<T>(self, val: T) -> &'a mut T {
         self.alloc_with(|| val)
@@ -141,6 +186,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// Allocates room for a `T` and writes `f()` straight into it, so a large value is
     /// built in place; or `AllocError`, and then `f` is not called.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let big = a.try_alloc_with(|| [7u8; 1 << 16]).unwrap();
+    ///     assert_eq!(big[1234], 7);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline(always)]
     fn try_alloc_with<T, F: FnOnce() -> T>(self, f: F) -> Result<&'a mut T, AllocError> {
         let p = self.try_alloc_layout(Layout::new::<T>())?.cast::<T>();
@@ -154,6 +209,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// Allocates room for a `T` and writes `f()` straight into it. Panics like
     /// [`alloc_layout`](Self::alloc_layout).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let v = a.alloc_with(|| [0u64; 512]);
+    ///     assert_eq!(v.len(), 512);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline(always)]
     fn alloc_with<T, F: FnOnce() -> T>(self, f: F) -> &'a mut T {
         match self.try_alloc_with(f) {
@@ -166,6 +231,18 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     /// returned in [`AllocOrInitError::Init`] (the room is given back if nothing was
     /// allocated after it); `AllocOrInitError::Alloc` if there is no room, and then `f`
     /// is not called.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let ok = a.try_alloc_try_with(|| "42".parse::<u32>()).unwrap();
+    ///     assert_eq!(*ok, 42);
+    ///     let err = a.try_alloc_try_with(|| "x".parse::<u32>());
+    ///     assert!(matches!(err, Err(allockit::AllocOrInitError::Init(_))));
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_try_with<T, E, F: FnOnce() -> Result<T, E>>(
         self,
@@ -193,6 +270,17 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     /// Allocates room for a `T` and runs `f`, moving its `Ok` value in or returning its
     /// `Err` (bumpalo's `alloc_try_with`). Panics like [`alloc_layout`](Self::alloc_layout)
     /// when there is no room.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let n = a.alloc_try_with(|| "7".parse::<i64>()).unwrap();
+    ///     assert_eq!(*n, 7);
+    ///     assert!(a.alloc_try_with(|| "seven".parse::<i64>()).is_err());
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_try_with<T, E, F: FnOnce() -> Result<T, E>>(self, f: F) -> Result<&'a mut T, E> {
         match self.try_alloc_try_with(f) {
@@ -203,6 +291,17 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     }
 
     /// Copies `src` into the allocator, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let s = a.try_alloc_slice_copy(&[1, 2, 3]).unwrap();
+    ///     s[0] = 9;
+    ///     assert_eq!(s, &[9, 2, 3]);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_slice_copy<T: Copy>(self, src: &[T]) -> Result<&'a mut [T], AllocError> {
         let p = self.try_alloc_layout(Layout::for_value(src))?.cast::<T>();
@@ -215,6 +314,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     }
 
     /// Copies `src` into the allocator. Panics like [`alloc_layout`](Self::alloc_layout).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let s = a.alloc_slice_copy(b"bytes");
+    ///     assert_eq!(s, b"bytes");
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_slice_copy<T: Copy>(self, src: &[T]) -> &'a mut [T] {
         match self.try_alloc_slice_copy(src) {
@@ -224,6 +333,17 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     }
 
     /// Clones every element of `src` into the allocator, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let names = [String::from("a"), String::from("b")];
+    ///     let s = a.try_alloc_slice_clone(&names).unwrap();
+    ///     assert_eq!(s[1], "b");
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_slice_clone<T: Clone>(self, src: &[T]) -> Result<&'a mut [T], AllocError> {
         self.try_alloc_slice_fill_with(src.len(), |i| src[i].clone())
@@ -231,12 +351,33 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// Clones every element of `src` into the allocator. Panics like
     /// [`alloc_layout`](Self::alloc_layout).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let s = a.alloc_slice_clone(&[vec![1u8], vec![2, 3]]);
+    ///     assert_eq!(s[1].len(), 2);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_slice_clone<T: Clone>(self, src: &[T]) -> &'a mut [T] {
         self.alloc_slice_fill_with(src.len(), |i| src[i].clone())
     }
 
     /// Copies `s` into the allocator, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let s = a.try_alloc_str("hello").unwrap();
+    ///     s.make_ascii_uppercase();
+    ///     assert_eq!(s, "HELLO");
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_str(self, s: &str) -> Result<&'a mut str, AllocError> {
         let bytes = self.try_alloc_slice_copy(s.as_bytes())?;
@@ -245,6 +386,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     }
 
     /// Copies `s` into the allocator. Panics like [`alloc_layout`](Self::alloc_layout).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let s = a.alloc_str("interned");
+    ///     assert_eq!(s, "interned");
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_str(self, s: &str) -> &'a mut str {
         match self.try_alloc_str(s) {
@@ -256,6 +407,17 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     /// A slice of `len` values, the `i`-th being `f(i)`, or `AllocError` (also for a
     /// `len` whose size overflows). If `f` panics, the values already made are leaked,
     /// never dropped twice.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let squares = a.try_alloc_slice_fill_with(4, |i| i * i).unwrap();
+    ///     assert_eq!(squares, &[0, 1, 4, 9]);
+    ///     assert!(a.try_alloc_slice_fill_with(usize::MAX, |_| 0u64).is_err());
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_slice_fill_with<T, F: FnMut(usize) -> T>(
         self,
@@ -276,6 +438,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     /// A slice of `len` values, the `i`-th being `f(i)`. Panics like
     /// [`alloc_layout`](Self::alloc_layout), and when `len` values of `T` overflow
     /// `isize::MAX` bytes.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let names = a.alloc_slice_fill_with(3, |i| format!("n{i}"));
+    ///     assert_eq!(names[2], "n2");
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_slice_fill_with<T, F: FnMut(usize) -> T>(self, len: usize, f: F) -> &'a mut [T] {
         match self.try_alloc_slice_fill_with(len, f) {
@@ -285,6 +457,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     }
 
     /// A slice of `len` copies of `value`, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let zeros = a.try_alloc_slice_fill_copy(100, 0u32).unwrap();
+    ///     assert_eq!(zeros.iter().sum::<u32>(), 0);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_slice_fill_copy<T: Copy>(
         self,
@@ -296,12 +478,32 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// A slice of `len` copies of `value`. Panics like
     /// [`alloc_slice_fill_with`](Self::alloc_slice_fill_with).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let row = a.alloc_slice_fill_copy(3, b'.');
+    ///     assert_eq!(row, b"...");
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_slice_fill_copy<T: Copy>(self, len: usize, value: T) -> &'a mut [T] {
         self.alloc_slice_fill_with(len, |_| value)
     }
 
     /// A slice of `len` clones of `value`, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let v = a.try_alloc_slice_fill_clone(2, &String::from("x")).unwrap();
+    ///     assert_eq!(v, ["x", "x"]);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_slice_fill_clone<T: Clone>(
         self,
@@ -313,12 +515,32 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// A slice of `len` clones of `value`. Panics like
     /// [`alloc_slice_fill_with`](Self::alloc_slice_fill_with).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let v = a.alloc_slice_fill_clone(3, &vec![1u8]);
+    ///     assert_eq!(v[2], [1]);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_slice_fill_clone<T: Clone>(self, len: usize, value: &T) -> &'a mut [T] {
         self.alloc_slice_fill_with(len, |_| value.clone())
     }
 
     /// A slice of `len` default values, or `AllocError`.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let v: &mut [Option<u8>] = a.try_alloc_slice_fill_default(4).unwrap();
+    ///     assert!(v.iter().all(Option::is_none));
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_slice_fill_default<T: Default>(
         self,
@@ -329,6 +551,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// A slice of `len` default values. Panics like
     /// [`alloc_slice_fill_with`](Self::alloc_slice_fill_with).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let v: &mut [u64] = a.alloc_slice_fill_default(8);
+    ///     assert_eq!(v, [0; 8]);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_slice_fill_default<T: Default>(self, len: usize) -> &'a mut [T] {
         self.alloc_slice_fill_with(len, |_| T::default())
@@ -337,6 +569,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     /// A slice of the items of an iterator that knows its length, allocated once, or
     /// `AllocError`. An iterator that yields fewer items than its `len()` gives a shorter
     /// slice; one that yields more is not read past `len()`.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let v = a.try_alloc_slice_fill_iter([1, 2, 3].iter().map(|x| x * 10)).unwrap();
+    ///     assert_eq!(v, [10, 20, 30]);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_slice_fill_iter<T, I>(self, iter: I) -> Result<&'a mut [T], AllocError>
     where
@@ -360,6 +602,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// A slice of the items of an iterator that knows its length. Panics like
     /// [`alloc_slice_fill_with`](Self::alloc_slice_fill_with).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let v = a.alloc_slice_fill_iter((0..4).map(|i| i as u8));
+    ///     assert_eq!(v, [0, 1, 2, 3]);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_slice_fill_iter<T, I>(self, iter: I) -> &'a mut [T]
     where
@@ -378,6 +630,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
     /// iterator's lower size hint and doubles as needed; on an arena or scope the latest
     /// block grows in place, so no item is copied unless the iterator itself allocates
     /// from the same arena. The block is shrunk to fit at the end.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let evens = a.try_alloc_iter((0..100).filter(|x| x % 2 == 0)).unwrap();
+    ///     assert_eq!((evens.len(), evens[49]), (50, 98));
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_iter<T, I: IntoIterator<Item = T>>(
         self,
@@ -426,6 +688,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// A slice of the items of any iterator; see [`try_alloc_iter`](Self::try_alloc_iter).
     /// Panics like [`alloc_layout`](Self::alloc_layout).
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let words = a.alloc_iter("a bb ccc".split(' ').map(str::len));
+    ///     assert_eq!(words, [1, 2, 3]);
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_iter<T, I: IntoIterator<Item = T>>(self, iter: I) -> &'a mut [T] {
         match self.try_alloc_iter(iter) {
@@ -436,6 +708,16 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// Formats `args` straight into the allocator: `alloc_fmt(format_args!("{x}-{y}"))`.
     /// `AllocError` when there is no room, or when a `Display` impl reports an error.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let s = a.try_alloc_fmt(format_args!("{}+{}", 1, 2)).unwrap();
+    ///     assert_eq!(s, "1+2");
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn try_alloc_fmt(self, args: fmt::Arguments<'_>) -> Result<&'a mut str, AllocError> {
         if let Some(s) = args.as_str() {
@@ -453,6 +735,17 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 
     /// Formats `args` straight into the allocator. Panics like
     /// [`alloc_layout`](Self::alloc_layout), or when a `Display` impl reports an error.
+    ///
+    /// ```
+    /// use allockit::BumpAlloc;
+    ///
+    /// fn demo<'a>(a: impl BumpAlloc<'a>) {
+    ///     let id = 7;
+    ///     let s = a.alloc_fmt(format_args!("node-{id}"));
+    ///     assert_eq!(s, "node-7");
+    /// }
+    /// demo(&allockit::Arena::new());
+    /// ```
     #[inline]
     fn alloc_fmt(self, args: fmt::Arguments<'_>) -> &'a mut str {
         match self.try_alloc_fmt(args) {
@@ -463,6 +756,14 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
 }
 
 /// The failure of [`BumpAlloc::try_alloc_try_with`]: no room, or the initialiser's error.
+///
+/// ```
+/// use allockit::{AllocOrInitError, Arena};
+/// let arena = Arena::new();
+/// let err = arena.try_alloc_try_with(|| "x".parse::<u8>()).unwrap_err();
+/// assert!(matches!(err, AllocOrInitError::Init(_)));
+/// assert_eq!(err.to_string(), "initialisation failed: invalid digit found in string");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AllocOrInitError<E> {
     /// The allocator had no room; the initialiser was not called.

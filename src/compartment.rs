@@ -121,6 +121,12 @@ const GUARD: usize = 64 << 10;
 const SPANS: usize = 32;
 
 /// How a [`Compartment`] seals its memory, chosen at run time.
+///
+/// ```
+/// use allockit::{Compartment, Protection};
+/// let c = Compartment::try_with_mprotect(1 << 16).unwrap();
+/// assert!(matches!(c.protection(), Protection::Mprotect | Protection::Unavailable));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protection {
     /// `mprotect` on the committed part of the range: one system call per seal or unseal,
@@ -138,6 +144,14 @@ pub enum Protection {
 
 /// The OS refused to change the compartment's protection (or cannot, under Miri). The
 /// compartment keeps its previous state.
+///
+/// ```
+/// use allockit::{Compartment, Protection, SealError};
+/// let c = Compartment::new(1 << 16);
+/// let r: Result<(), SealError> = c.unseal();
+/// assert_eq!(r.is_err(), c.protection() == Protection::Unavailable);
+/// assert_eq!(SealError.to_string(), "the compartment's protection could not be changed");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SealError;
 
@@ -459,6 +473,14 @@ impl Compartment {
     }
 
     /// The address range every block of this compartment lies in (guards excluded).
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let c = allockit::Compartment::new(1 << 16);
+    /// let b = Box::new_in(5u64, &c);
+    /// assert!(c.range().contains(&(&*b as *const u64 as usize)));
+    /// assert!(c.range().len() >= 1 << 16);
+    /// ```
     pub fn range(&self) -> Range<usize> {
         let s = self.source();
         s.base.as_ptr().addr()..s.base.as_ptr().addr() + s.len
@@ -490,6 +512,14 @@ impl Compartment {
     }
 
     /// Bytes of the range made accessible so far (the high-water mark of the heap).
+    ///
+    /// ```
+    /// let c = allockit::Compartment::new(1 << 20);
+    /// let v = allocator_api2::vec::Vec::<u8, _>::with_capacity_in(10_000, &c);
+    /// assert!(c.committed_bytes() >= 10_000, "pages are committed as the heap grows");
+    /// assert!(c.committed_bytes() <= c.range().len());
+    /// # drop(v);
+    /// ```
     pub fn committed_bytes(&self) -> usize {
         self.source().committed.get()
     }
@@ -499,6 +529,17 @@ impl Compartment {
     /// With protection keys it also applies the compartment's state to the calling thread's
     /// rights, as every method does: a thread that received the compartment calls it
     /// before touching blocks it reached without the compartment.
+    ///
+    /// ```
+    /// let c = allockit::Compartment::new(1 << 16);
+    /// assert!(c.is_open());
+    /// // SAFETY: no reference into `c` exists.
+    /// if unsafe { c.seal() }.is_ok() {
+    ///     assert!(!c.is_open());
+    ///     c.unseal().unwrap();
+    /// }
+    /// assert!(c.is_open());
+    /// ```
     #[inline]
     pub fn is_open(&self) -> bool {
         self.enter();
@@ -586,6 +627,20 @@ impl Compartment {
     /// compartment is unsealed or dropped, no `&mut T` to its memory may exist (none live
     /// across this call, none created before the unseal), since the compiler may write
     /// through one where the program does not. Shared references stay valid: reads work.
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// let c = allockit::Compartment::new(1 << 16);
+    /// let mut table = Vec::new_in(&c);
+    /// table.extend([1u32, 2, 3]);
+    /// // SAFETY: no `&mut` into `c` is live, and none is made until the unseal.
+    /// if unsafe { c.seal_read_only() }.is_ok() {
+    ///     assert_eq!(table.iter().sum::<u32>(), 6, "reads work");
+    ///     assert!(!c.is_open());
+    ///     c.unseal().unwrap();
+    /// }
+    /// table.push(4);
+    /// ```
     pub unsafe fn seal_read_only(&self) -> Result<(), SealError> {
         // SAFETY: the caller keeps the contract of `seal_read_only`.
         unsafe { self.set_access(Access::Read) }
@@ -593,6 +648,16 @@ impl Compartment {
 
     /// Makes the compartment readable and writable again, from whichever thread holds it
     /// (with protection keys, for the others from their next call of one of its methods).
+    ///
+    /// ```
+    /// let c = allockit::Compartment::new(1 << 16);
+    /// let b = allocator_api2::boxed::Box::new_in(1u8, &c);
+    /// // SAFETY: no reference into `c` is live, and `b` is not read until the unseal.
+    /// if unsafe { c.seal() }.is_ok() {
+    ///     assert!(c.unseal().is_ok());
+    /// }
+    /// assert_eq!(*b, 1);
+    /// ```
     pub fn unseal(&self) -> Result<(), SealError> {
         // SAFETY: granting read and write access invalidates no reference.
         unsafe { self.set_access(Access::ReadWrite) }
@@ -629,6 +694,13 @@ impl Compartment {
     /// # Panics
     ///
     /// Also if the compartment is sealed: its heap cannot be read then.
+    ///
+    /// ```
+    /// let c = allockit::Compartment::new(1 << 16);
+    /// let mut v = allocator_api2::vec::Vec::new_in(&c);
+    /// v.extend(0..1000u32);
+    /// c.check_invariants();
+    /// ```
     pub fn check_invariants(&self) {
         assert!(self.is_open(), "Compartment::check_invariants while sealed");
         self.heap.check_invariants();

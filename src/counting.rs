@@ -19,6 +19,17 @@ use core::ptr::NonNull;
 use crate::api::{AllocError, Allocator, Layout};
 
 /// What a [`Counting`] allocator saw, from [`Counting::stats`].
+///
+/// ```
+/// use allocator_api2::vec::Vec;
+/// let c = allockit::Counting::new(allocator_api2::alloc::Global);
+/// let mut v = Vec::with_capacity_in(4, &c);
+/// v.extend([1u32, 2, 3, 4]);
+/// drop(v);
+/// let s = c.stats();
+/// assert_eq!((s.allocations, s.deallocations), (1, 1));
+/// assert_eq!((s.live_bytes, s.peak_bytes, s.total_bytes), (0, 16, 16));
+/// ```
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     /// Successful `allocate`/`allocate_zeroed` calls.
@@ -42,6 +53,17 @@ pub struct Stats {
 
 impl Stats {
     /// Calls that reached the inner allocator, successful or not.
+    ///
+    /// ```
+    /// use allockit::{Allocator, Counting, Layout};
+    /// let c = Counting::new(allocator_api2::alloc::Global);
+    /// let block = c.allocate(Layout::new::<u64>()).unwrap();
+    /// assert!(c.allocate(Layout::from_size_align(1 << 62, 8).unwrap()).is_err());
+    /// // SAFETY: `block` came from `c` with this layout and is freed once.
+    /// unsafe { c.deallocate(block.cast(), Layout::new::<u64>()) };
+    /// assert_eq!(c.stats().calls(), 3);
+    /// assert_eq!(c.stats().failures, 1);
+    /// ```
     pub fn calls(&self) -> usize {
         self.allocations + self.deallocations + self.grows + self.shrinks + self.failures
     }
@@ -77,6 +99,12 @@ pub struct Counting<A> {
 
 impl<A> Counting<A> {
     /// Wraps `inner` with all counters at zero.
+    ///
+    /// ```
+    /// use allockit::{Arena, Counting};
+    /// let c = Counting::new(Arena::new());
+    /// assert_eq!(c.stats(), allockit::Stats::default());
+    /// ```
     #[inline]
     pub const fn new(inner: A) -> Self {
         Counting {
@@ -95,6 +123,15 @@ impl<A> Counting<A> {
     }
 
     /// A snapshot of the counters.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let c = allockit::Counting::new(allocator_api2::alloc::Global);
+    /// let b = Box::new_in([0u8; 100], &c);
+    /// assert_eq!((c.stats().allocations, c.stats().live_bytes), (1, 100));
+    /// drop(b);
+    /// assert_eq!((c.stats().live_bytes, c.stats().peak_bytes), (0, 100));
+    /// ```
     #[inline]
     pub fn stats(&self) -> Stats {
         self.stats.get()
@@ -121,12 +158,26 @@ impl<A> Counting<A> {
     }
 
     /// The wrapped allocator.
+    ///
+    /// ```
+    /// let c = allockit::Counting::new(allockit::Arena::new());
+    /// let mut v = allocator_api2::vec::Vec::new_in(&c);
+    /// v.push(1u64);
+    /// assert!(c.inner().used_bytes() >= 8);
+    /// ```
     #[inline]
     pub fn inner(&self) -> &A {
         &self.inner
     }
 
     /// Unwraps the inner allocator.
+    ///
+    /// ```
+    /// let c = allockit::Counting::new(allockit::Arena::new());
+    /// c.inner().alloc(7u32);
+    /// let arena = c.into_inner();
+    /// assert_eq!(arena.used_bytes(), 8);
+    /// ```
     #[inline]
     pub fn into_inner(self) -> A {
         self.inner

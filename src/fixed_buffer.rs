@@ -107,6 +107,13 @@ impl<'a> FixedBuffer<'a> {
 
     /// The former name of [`new`](Self::new), which now takes the same
     /// `&mut [MaybeUninit<u8>]`.
+    ///
+    /// ```
+    /// # #![allow(deprecated)]
+    /// let mut space = [core::mem::MaybeUninit::uninit(); 32];
+    /// let buf = allockit::FixedBuffer::new_uninit(&mut space);
+    /// assert_eq!(buf.used(), 0);
+    /// ```
     #[deprecated(
         since = "0.2.0",
         note = "use `FixedBuffer::new`, which takes the same buffer"
@@ -118,12 +125,33 @@ impl<'a> FixedBuffer<'a> {
 
     /// Bytes handed out since creation or the last [`reset`](Self::reset), padding
     /// included.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let mut stack = [core::mem::MaybeUninit::uninit(); 64];
+    /// let buf = allockit::FixedBuffer::new(&mut stack);
+    /// let _a = Box::new_in(1u8, &buf);
+    /// let _b = Box::new_in(2u32, &buf);
+    /// assert_eq!(buf.used(), 16, "each block rounded up to 8 bytes");
+    /// ```
     #[inline]
     pub fn used(&self) -> usize {
         self.bump.position().addr() - self.start.as_ptr().addr()
     }
 
     /// Bytes still free at the end of the buffer.
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// let mut stack = [core::mem::MaybeUninit::uninit(); 128];
+    /// let buf = allockit::FixedBuffer::new(&mut stack);
+    /// let before = buf.remaining();
+    /// let v: Vec<u64, _> = Vec::with_capacity_in(4, &buf);
+    /// assert_eq!(buf.remaining(), before - 32);
+    /// let mut w: Vec<u8, _> = Vec::new_in(&buf);
+    /// assert!(w.try_reserve(before).is_err(), "more than is left");
+    /// # drop(v);
+    /// ```
     #[inline]
     pub fn remaining(&self) -> usize {
         self.bump.remaining()
@@ -131,6 +159,13 @@ impl<'a> FixedBuffer<'a> {
 
     /// The bytes the buffer can hand out: its size, less up to 7 bytes skipped to start
     /// at an 8-aligned address.
+    ///
+    /// ```
+    /// let mut stack = [core::mem::MaybeUninit::uninit(); 100];
+    /// let buf = allockit::FixedBuffer::new(&mut stack);
+    /// assert!((93..=100).contains(&buf.capacity()));
+    /// assert_eq!(buf.capacity(), buf.used() + buf.remaining());
+    /// ```
     #[inline]
     pub fn capacity(&self) -> usize {
         self.bump.end().addr() - self.start.as_ptr().addr()
@@ -153,6 +188,16 @@ impl<'a> FixedBuffer<'a> {
     }
 
     /// Whether `ptr` points into this allocator's buffer.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let mut stack = [core::mem::MaybeUninit::uninit(); 64];
+    /// let buf = allockit::FixedBuffer::new(&mut stack);
+    /// let inside = Box::new_in(5u64, &buf);
+    /// let outside = Box::new(5u64);
+    /// assert!(buf.owns(&*inside as *const u64 as *const u8));
+    /// assert!(!buf.owns(&*outside as *const u64 as *const u8));
+    /// ```
     #[inline]
     pub fn owns(&self, ptr: *const u8) -> bool {
         (self.start.as_ptr().addr()..self.bump.end().addr()).contains(&ptr.addr())

@@ -78,7 +78,7 @@ pub use crate::tlsf::FreeListStats;
 use crate::tlsf::*;
 
 /// A general-purpose allocator with individual free: a two-level segregated fit heap on
-/// regions from a backing allocator (by default [`Pages`](crate::Pages) with `std`,
+/// regions from a backing allocator (by default `Pages` with `std`,
 /// `Global` without). Finding a block, freeing one and merging it with its neighbours
 /// take O(1) time; regions that become wholly free go back to the backing allocator,
 /// except one kept as a reserve.
@@ -191,12 +191,29 @@ impl<A: Allocator> FreeList<A> {
     }
 
     /// The backing allocator.
+    ///
+    /// ```
+    /// use allockit::{Counting, FreeList};
+    /// let heap = FreeList::new_in(Counting::new(allocator_api2::alloc::Global));
+    /// let v = allocator_api2::vec::Vec::<u8, _>::with_capacity_in(100, &heap);
+    /// assert_eq!(heap.backing().stats().allocations, 1, "one region");
+    /// # drop(v);
+    /// ```
     #[inline]
     pub fn backing(&self) -> &A {
         &self.backing
     }
 
     /// Bytes held from the backing allocator, free and used.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let heap = allockit::FreeList::new();
+    /// assert_eq!(heap.reserved_bytes(), 0);
+    /// let b = Box::new_in([0u8; 100], &heap);
+    /// assert!(heap.reserved_bytes() >= 100);
+    /// # drop(b);
+    /// ```
     #[inline]
     pub fn reserved_bytes(&self) -> usize {
         self.with_core(|core| core.reserved)
@@ -213,6 +230,7 @@ impl<A: Allocator> FreeList<A> {
     /// let l = Layout::new::<[u8; 1000]>();
     /// let blocks: Vec<_> = (0..10).map(|_| heap.allocate(l).unwrap()).collect();
     /// for b in blocks.iter().step_by(2) {
+    ///     // SAFETY: each block came from `heap` with layout `l` and is freed once.
     ///     unsafe { heap.deallocate(b.cast(), l) }; // every other block: fragmentation
     /// }
     /// let s = heap.stats();

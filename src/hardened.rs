@@ -165,11 +165,28 @@ unsafe impl<A: Allocator + Send> Send for Hardened<A> {}
 
 impl<A: Allocator> Hardened<A> {
     /// Wraps `inner` with every feature on ([`Options::SECURE`]).
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let heap = allockit::Hardened::new(allockit::SizeClasses::new());
+    /// let b = Box::new_in(7u32, &heap);
+    /// assert_eq!((*b, heap.stats().live_blocks), (7, 1));
+    /// ```
     pub fn new(inner: A) -> Self {
         Self::with_options(inner, Options::SECURE)
     }
 
     /// Wraps `inner` with the given features.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// use allockit::{Hardened, Options, SizeClasses};
+    /// let heap = Hardened::with_options(SizeClasses::new(), Options { quarantine_bytes: 256, ..Options::SECURE });
+    /// for _ in 0..10 {
+    ///     drop(Box::new_in([0u8; 64], &heap));
+    /// }
+    /// assert!(heap.stats().quarantined_bytes <= 256);
+    /// ```
     pub fn with_options(inner: A, options: Options) -> Self {
         let secret = os::random_u64();
         // Sizes up to here are small blocks that the block map describes.
@@ -197,11 +214,25 @@ impl<A: Allocator> Hardened<A> {
     }
 
     /// The wrapped allocator.
+    ///
+    /// ```
+    /// use allockit::{Counting, Hardened};
+    /// let heap = Hardened::new(Counting::new(allocator_api2::alloc::Global));
+    /// let b = allocator_api2::boxed::Box::new_in(1u64, &heap);
+    /// assert_eq!(heap.inner().stats().allocations, 1);
+    /// # drop(b);
+    /// ```
     pub fn inner(&self) -> &A {
         &self.inner
     }
 
     /// The features in use.
+    ///
+    /// ```
+    /// use allockit::{Hardened, Options};
+    /// let heap = Hardened::with_options(allocator_api2::alloc::Global, Options::MINIMAL);
+    /// assert!(!heap.options().canary);
+    /// ```
     pub fn options(&self) -> Options {
         self.options
     }
@@ -227,6 +258,15 @@ impl<A: Allocator> Hardened<A> {
     }
 
     /// Counters of live and quarantined blocks.
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// let heap = allockit::Hardened::new(allockit::SizeClasses::new());
+    /// let v: Vec<u32, _> = Vec::with_capacity_in(10, &heap);
+    /// assert_eq!((heap.stats().live_blocks, heap.stats().live_bytes), (1, 40));
+    /// drop(v);
+    /// assert_eq!((heap.stats().live_blocks, heap.stats().quarantined_blocks), (0, 1));
+    /// ```
     pub fn stats(&self) -> HardenedStats {
         self.with_core(|c| HardenedStats {
             live_blocks: c.live_blocks,
@@ -238,6 +278,20 @@ impl<A: Allocator> Hardened<A> {
 
     /// Verifies every live block's canary and every quarantined block's zeros, reporting
     /// each violation (abort, or the hook). Returns how many it found.
+    ///
+    /// ```
+    /// use allockit::{Allocator, Hardened, Layout, Options, Violation, ViolationReport};
+    /// fn expect_overflow(r: &ViolationReport) { assert_eq!(r.violation, Violation::Overflow) }
+    /// let options = Options { report_leaks: false, ..Options::SECURE };
+    /// let heap = Hardened::with_options(allocator_api2::alloc::Global, options);
+    /// heap.set_violation_hook(Some(expect_overflow));
+    /// let p = heap.allocate(Layout::new::<[u8; 24]>()).unwrap().cast::<u8>();
+    /// assert_eq!(heap.check(), 0);
+    /// // SAFETY: a deliberate overflow by one byte into the canary, which lies inside the
+    /// // inner allocator's block; the hook observes it.
+    /// unsafe { p.as_ptr().add(24).write(b'A') };
+    /// assert_eq!(heap.check(), 1);
+    /// ```
     pub fn check(&self) -> usize {
         let found: Vec<ViolationReport> = self.with_core(|c| {
             c.blocks
@@ -255,6 +309,16 @@ impl<A: Allocator> Hardened<A> {
 
     /// Every live block: address, layout and (with [`Options::backtrace`]) where it was
     /// allocated.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let heap = allockit::Hardened::new(allocator_api2::alloc::Global);
+    /// let b = Box::new_in(5u16, &heap);
+    /// let leaks = heap.leaks();
+    /// assert_eq!((leaks.len(), leaks[0].addr), (1, &*b as *const u16 as usize));
+    /// drop(b);
+    /// assert!(heap.leaks().is_empty());
+    /// ```
     pub fn leaks(&self) -> Vec<Leak> {
         self.with_core(|c| {
             let mut leaks: Vec<Leak> = c
@@ -312,19 +376,19 @@ impl<A: Allocator> Hardened<A> {
     /// The block for a zero-size layout: inside the `PROT_NONE` page, or dangling.
     fn zero_block(&self, layout: Layout) -> NonNull<u8> {
         if layout.align() > os::page_size() {
-            return layout.dangling_ptr();
+            return crate::align::dangling(layout);
         }
         self.with_core(|c| {
             if c.zero_page.is_none() {
                 c.zero_page = large::map_zero_page();
             }
-            c.zero_page.unwrap_or(layout.dangling_ptr())
+            c.zero_page.unwrap_or(crate::align::dangling(layout))
         })
     }
 
     /// Whether `ptr` is a zero-size block this heap (or any) hands out for `layout`.
     fn is_zero_block(&self, ptr: NonNull<u8>, layout: Layout) -> bool {
-        ptr == layout.dangling_ptr() || self.with_core(|c| c.zero_page == Some(ptr))
+        ptr == crate::align::dangling(layout) || self.with_core(|c| c.zero_page == Some(ptr))
     }
 
     /// The inner layout of a small block (`size <= map::MAX_SIZE`): [`Self::inner_layout`]

@@ -120,6 +120,15 @@
 //! trait. The crate re-exports the allocator-api2 it is built with as
 //! [`allockit::allocator_api2`](crate::allocator_api2), so a user's `Vec` and `Box` can be
 //! sure to match.
+//!
+#![cfg_attr(
+    feature = "std",
+    doc = "[`Pages`]: crate::Pages\n[`Malloc`]: crate::Malloc\n[`Locked`]: crate::Locked\n[`ThreadCache`]: crate::ThreadCache\n[`Hardened`]: crate::Hardened\n[`Compartment`]: crate::Compartment"
+)]
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "[`Pages`]: #features\n[`Malloc`]: #features\n[`Locked`]: #features\n[`ThreadCache`]: #features\n[`Hardened`]: #features\n[`Compartment`]: #features"
+)]
 #![no_std]
 #![cfg_attr(feature = "nightly", feature(allocator_api))]
 #![cfg_attr(all(feature = "nightly", feature = "std"), feature(thread_local))]

@@ -117,6 +117,14 @@ pub struct Locked<A> {
 
 impl<A> Locked<A> {
     /// Wraps `inner`. `const`, so a `Locked` can be a `static` (a global allocator).
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// use allockit::{Locked, SizeClasses};
+    /// static HEAP: Locked<SizeClasses> = Locked::new(SizeClasses::new());
+    /// let b = std::thread::spawn(|| Box::new_in(42u64, &HEAP)).join().unwrap();
+    /// assert_eq!(*b, 42, "allocated on one thread, used and freed on another");
+    /// ```
     #[inline]
     pub const fn new(inner: A) -> Self {
         Locked {
@@ -208,6 +216,16 @@ impl<A> Locked<A> {
     /// The inner allocator, without locking: `&mut self` proves no other thread holds it,
     /// and that no block allocated through this `Locked` is live (each such block borrows
     /// it; see the module notes). So the inner allocator may be reset or replaced.
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// let mut heap = allockit::Locked::new(allockit::Arena::new());
+    /// let mut v = Vec::new_in(&heap);
+    /// v.extend(0..100u32);
+    /// drop(v);
+    /// heap.get_mut().reset();
+    /// assert_eq!(heap.get_mut().used_bytes(), 0);
+    /// ```
     #[inline]
     pub fn get_mut(&mut self) -> &mut A {
         self.inner

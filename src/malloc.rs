@@ -79,6 +79,7 @@ const MAX_REQUEST: usize = isize::MAX as usize;
 /// let layout = Layout::from_size_align(10, 1).unwrap();
 /// let block = Malloc.allocate(layout).unwrap();
 /// assert!(block.len() >= 10); // glibc: 24, its smallest chunk
+/// // SAFETY: `block` came from `Malloc` with `layout` and is freed once.
 /// unsafe { Malloc.deallocate(block.cast(), layout) };
 /// ```
 ///

@@ -36,6 +36,7 @@ use crate::os;
 /// let layout = Layout::new::<[u8; 10]>();
 /// let block = Pages.allocate(layout).unwrap();
 /// assert_eq!(block.len(), Pages::page_size());
+/// // SAFETY: `block` came from `Pages` with `layout` and is freed once.
 /// unsafe { Pages.deallocate(block.cast(), layout) };
 /// ```
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

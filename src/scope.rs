@@ -134,12 +134,31 @@ impl<'s, A: Allocator, const MIN_ALIGN: usize> Scope<'s, A, MIN_ALIGN> {
     }
 
     /// Bytes the arena has handed out, counting this scope's and its parents' blocks.
+    ///
+    /// ```
+    /// let mut arena = allockit::Arena::new();
+    /// arena.alloc(1u64);
+    /// arena.scope(|s| {
+    ///     s.alloc(2u64);
+    ///     assert_eq!(s.used_bytes(), 16, "the arena's 8 bytes and the scope's 8");
+    /// });
+    /// assert_eq!(arena.used_bytes(), 8);
+    /// ```
     #[inline]
     pub fn used_bytes(&self) -> usize {
         self.arena.used_bytes()
     }
 
     /// Bytes the arena holds from its backing allocator.
+    ///
+    /// ```
+    /// let mut arena = allockit::Arena::new();
+    /// arena.scope(|s| {
+    ///     s.alloc_slice_fill_copy(10_000, 0u8);
+    ///     assert!(s.reserved_bytes() >= 10_000);
+    /// });
+    /// assert!(arena.reserved_bytes() >= 10_000, "the chunks are kept for reuse");
+    /// ```
     #[inline]
     pub fn reserved_bytes(&self) -> usize {
         self.arena.reserved_bytes()

@@ -116,6 +116,15 @@ unsafe impl<A: Allocator + Send> Send for SizeClasses<A> {}
 #[cfg(feature = "std")]
 impl SizeClasses<crate::Pages> {
     /// A size-class allocator on [`Pages`](crate::Pages). Allocates nothing until used.
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// let heap = allockit::SizeClasses::new();
+    /// assert_eq!(heap.reserved_bytes(), 0);
+    /// let mut v = Vec::new_in(&heap);
+    /// v.extend(0..100u16);
+    /// assert_eq!(v.iter().map(|&x| x as u32).sum::<u32>(), 4950);
+    /// ```
     pub const fn new() -> Self {
         Self::new_in(crate::Pages)
     }
@@ -154,12 +163,31 @@ impl<A: Allocator> SizeClasses<A> {
     }
 
     /// The backing allocator.
+    ///
+    /// ```
+    /// use allockit::{Counting, SizeClasses};
+    /// let heap = SizeClasses::new_in(Counting::new(allocator_api2::alloc::Global));
+    /// let a = allocator_api2::boxed::Box::new_in(1u32, &heap);
+    /// let calls = heap.backing().stats().allocations;
+    /// let b = allocator_api2::boxed::Box::new_in(2u32, &heap);
+    /// assert_eq!(heap.backing().stats().allocations, calls, "the same run serves both");
+    /// # drop((a, b));
+    /// ```
     pub fn backing(&self) -> &A {
         &self.backing
     }
 
     /// Bytes held from the backing allocator: runs plus live large blocks (by their
     /// requested sizes; the backing allocator may round those up).
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// let heap = allockit::SizeClasses::new();
+    /// let big: Vec<u8, _> = Vec::with_capacity_in(1 << 20, &heap); // large: its own block
+    /// assert!(heap.reserved_bytes() >= 1 << 20);
+    /// drop(big);
+    /// assert!(heap.reserved_bytes() < 1 << 20, "the large block went back");
+    /// ```
     pub fn reserved_bytes(&self) -> usize {
         // SAFETY: a short shared read; no method of `self` runs concurrently (`!Sync`)
         // or is re-entered.

@@ -102,6 +102,16 @@ struct Entry {
 }
 
 /// What a [`Slab`] holds, from [`Slab::stats`].
+///
+/// ```
+/// use allocator_api2::boxed::Box;
+/// let slab = allockit::Slab::for_type::<[u64; 4]>();
+/// let a = Box::new_in([1u64; 4], &slab);
+/// let s = slab.stats();
+/// assert_eq!((s.slabs, s.live, s.slot_size), (1, 1, 32));
+/// assert_eq!(s.free_slots, s.slots_per_slab - 1);
+/// # drop(a);
+/// ```
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SlabStats {
     /// Slabs held from the backing allocator.
@@ -329,6 +339,14 @@ impl Slab<crate::Pages> {
     }
 
     /// A slab allocator for values of `T`, on [`Pages`](crate::Pages).
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let slab = allockit::Slab::for_type::<(u32, u32)>();
+    /// let pair = Box::new_in((3, 4), &slab);
+    /// assert_eq!(pair.0 + pair.1, 7);
+    /// assert_eq!(slab.stats().live, 1);
+    /// ```
     pub fn for_type<T>() -> Self {
         Self::new(Layout::new::<T>())
     }
@@ -336,6 +354,16 @@ impl Slab<crate::Pages> {
 
 impl<A: Allocator> Slab<A> {
     /// A slab allocator for objects of `layout` that takes its slabs from `backing`.
+    ///
+    /// ```
+    /// use allockit::{Allocator, Layout, Slab};
+    /// let slab = Slab::new_in(Layout::new::<u64>(), allocator_api2::alloc::Global);
+    /// let block = slab.allocate(Layout::new::<u64>()).unwrap();
+    /// assert!(slab.allocate(Layout::new::<u128>()).is_err(), "larger than a slot");
+    /// // SAFETY: `block` came from `slab` with this layout and is freed once.
+    /// unsafe { slab.deallocate(block.cast(), Layout::new::<u64>()) };
+    /// assert_eq!(slab.stats().live, 0);
+    /// ```
     pub fn new_in(layout: Layout, backing: A) -> Self {
         // One-byte objects get two-byte slots: then `magic` fits in 32 bits (see `slot_of`).
         let stride = match layout.pad_to_align().size() {
@@ -382,21 +410,58 @@ impl<A: Allocator> Slab<A> {
     }
 
     /// A slab allocator for values of `T` on `backing`.
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// use allocator_api2::boxed::Box;
+    /// let slab = allockit::Slab::for_type_in::<[u8; 24]>(allocator_api2::alloc::Global);
+    /// let boxes: Vec<_> = (0..100u8).map(|i| Box::new_in([i; 24], &slab)).collect();
+    /// assert_eq!((boxes[99][0], slab.stats().live), (99, 100));
+    /// ```
     pub fn for_type_in<T>(backing: A) -> Self {
         Self::new_in(Layout::new::<T>(), backing)
     }
 
     /// The layout this slab serves.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let slab = allockit::Slab::for_type::<u32>();
+    /// assert_eq!(slab.layout(), Layout::new::<u32>());
+    /// ```
     pub fn layout(&self) -> Layout {
         self.layout
     }
 
     /// The backing allocator.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// use allockit::{Counting, Slab};
+    /// let slab = Slab::for_type_in::<u64>(Counting::new(allocator_api2::alloc::Global));
+    /// let a = Box::new_in(1u64, &slab);
+    /// let calls = slab.backing().stats().allocations;
+    /// let b = Box::new_in(2u64, &slab);
+    /// assert_eq!(slab.backing().stats().allocations, calls, "served from the same slab");
+    /// # drop((a, b));
+    /// ```
     pub fn backing(&self) -> &A {
         &self.backing
     }
 
     /// Slabs, slots and live objects.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let slab = allockit::Slab::for_type::<u64>();
+    /// let a = Box::new_in(1u64, &slab);
+    /// let b = Box::new_in(2u64, &slab);
+    /// drop(a);
+    /// let s = slab.stats();
+    /// assert_eq!((s.slabs, s.live, s.slot_size), (1, 1, 8));
+    /// assert_eq!(s.live + s.free_slots, s.slots_per_slab);
+    /// # drop(b);
+    /// ```
     pub fn stats(&self) -> SlabStats {
         // SAFETY: a short shared read; no method runs concurrently (`!Sync`).
         let core = unsafe { &*self.core.get() };
@@ -422,6 +487,16 @@ impl<A: Allocator> Slab<A> {
 
     /// Bytes held from the backing allocator for slabs (their metadata blocks add 4 bytes
     /// per slot and a 40-byte header each).
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let slab = allockit::Slab::for_type::<[u8; 48]>();
+    /// assert_eq!(slab.reserved_bytes(), 0);
+    /// let b = Box::new_in([0u8; 48], &slab);
+    /// let s = slab.stats();
+    /// assert_eq!(slab.reserved_bytes(), s.slabs * s.slots_per_slab * s.slot_size);
+    /// # drop(b);
+    /// ```
     pub fn reserved_bytes(&self) -> usize {
         // SAFETY: a short shared read, as in `stats`.
         let core = unsafe { &*self.core.get() };
@@ -469,7 +544,7 @@ impl<A: Allocator> Slab<A> {
             // link is already `LIVE`.
             return Ok(unsafe { core.base.add(top as usize) });
         }
-        core::hint::cold_path();
+        crate::align::cold_path();
         if layout.size() > core.stride || layout.align() > self.layout.align() {
             return Err(AllocError);
         }
@@ -556,7 +631,7 @@ impl<A: Allocator> Slab<A> {
         let previous = core.top;
         // One test for the common case: a live slot start, and no top to push.
         if link & previous & start != LIVE {
-            core::hint::cold_path();
+            crate::align::cold_path();
             // (The address is rebuilt from `offset` so that `ptr` needs no register here.)
             let addr = core.base.as_ptr().addr() + offset;
             if start != LIVE {

@@ -300,6 +300,14 @@ impl<A: Allocator> String<A> {
     }
 
     /// Bytes the buffer can hold without growing.
+    ///
+    /// ```
+    /// let arena = allockit::Arena::new();
+    /// let mut s = allockit::String::with_capacity_in(32, &arena);
+    /// assert!(s.capacity() >= 32);
+    /// s.push_str("short");
+    /// assert!(s.capacity() >= 32, "no reallocation for 5 bytes");
+    /// ```
     #[inline]
     pub fn capacity(&self) -> usize {
         self.bytes.capacity()
@@ -343,6 +351,13 @@ impl<A: Allocator> String<A> {
     }
 
     /// The allocator.
+    ///
+    /// ```
+    /// let arena = allockit::Arena::new();
+    /// let s = allockit::String::from_str_in("abc", &arena);
+    /// assert!(core::ptr::eq(*s.allocator(), &arena));
+    /// assert!(s.allocator().used_bytes() >= 3);
+    /// ```
     #[inline]
     pub fn allocator(&self) -> &A {
         self.bytes.allocator()

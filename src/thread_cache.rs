@@ -555,6 +555,17 @@ pub struct ThreadCache {
 
 impl ThreadCache {
     /// The allocator; `const`, so it can be a `static` `#[global_allocator]`.
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// let v = std::thread::spawn(|| {
+    ///     let mut v = Vec::new_in(allockit::ThreadCache::new());
+    ///     v.extend(0..1000u32);
+    ///     v
+    /// });
+    /// let v = v.join().unwrap();
+    /// assert_eq!(v[999], 999); // allocated on that thread, freed on this one
+    /// ```
     pub const fn new() -> Self {
         ThreadCache { _private: () }
     }
@@ -564,6 +575,17 @@ impl ThreadCache {
     /// # Safety
     ///
     /// `ptr` is a live block from a `ThreadCache` (any value, any thread), not used again.
+    ///
+    /// ```
+    /// use allockit::{Allocator, Layout, ThreadCache};
+    /// let tc = ThreadCache::new();
+    /// let big = Layout::from_size_align(1 << 20, 8).unwrap();
+    /// let p = tc.allocate(big).unwrap().cast::<u8>();
+    /// let live = tc.stats().large_blocks;
+    /// // SAFETY: `p` is a live block from a `ThreadCache`, not used after this.
+    /// unsafe { tc.free(p) }; // no layout needed
+    /// assert_eq!(tc.stats().large_blocks, live - 1);
+    /// ```
     #[inline]
     pub unsafe fn free(&self, ptr: NonNull<u8>) {
         // SAFETY: forwarded from the caller.
@@ -576,6 +598,17 @@ impl ThreadCache {
     /// # Safety
     ///
     /// `ptr` is a live block from a `ThreadCache`.
+    ///
+    /// ```
+    /// use allockit::{Allocator, Layout, ThreadCache};
+    /// let tc = ThreadCache::new();
+    /// let p = tc.allocate(Layout::new::<[u8; 100]>()).unwrap().cast::<u8>();
+    /// // SAFETY: `p` is a live block from `tc`.
+    /// let n = unsafe { tc.usable_size(p) };
+    /// assert!(n >= 100, "at least the requested size: {n}");
+    /// // SAFETY: `p` is live, from `tc`, and not used after this.
+    /// unsafe { tc.free(p) };
+    /// ```
     #[inline]
     pub unsafe fn usable_size(&self, ptr: NonNull<u8>) -> usize {
         // SAFETY: forwarded from the caller.

@@ -720,6 +720,17 @@ impl Core {
 ///
 /// Many free blocks whose total `free_bytes` dwarfs `largest_free_block` mean the heap is
 /// fragmented: the free bytes exist, but not in one piece.
+///
+/// ```
+/// use allocator_api2::boxed::Box;
+/// let heap = allockit::FreeList::new();
+/// let b = Box::new_in([0u8; 4000], &heap);
+/// let s = heap.stats();
+/// assert_eq!(s.regions, 1);
+/// assert!(s.free_blocks >= 1 && s.largest_free_block <= s.free_bytes);
+/// assert!(s.reserved_bytes >= 4000 + s.free_bytes);
+/// # drop(b);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FreeListStats {
     /// Usable bytes over all free blocks (their sizes less the 16-byte headers).

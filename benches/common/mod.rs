@@ -15,7 +15,8 @@ unsafe impl<G: GlobalAlloc> Allocator for ViaGlobal<G> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         if layout.size() == 0 {
-            return Ok(NonNull::slice_from_raw_parts(layout.dangling_ptr(), 0));
+            let dangling = NonNull::new(std::ptr::without_provenance_mut(layout.align())).unwrap();
+            return Ok(NonNull::slice_from_raw_parts(dangling, 0));
         }
         // SAFETY: the layout has a non-zero size.
         let p = unsafe { self.0.alloc(layout) };

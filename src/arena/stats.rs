@@ -8,6 +8,15 @@ use super::{Arena, Chunk};
 use crate::api::Allocator;
 
 /// What an [`Arena`] holds, from [`Arena::stats`].
+///
+/// ```
+/// let arena = allockit::Arena::with_capacity(4096);
+/// arena.alloc([0u8; 100]);
+/// let s = arena.stats();
+/// assert_eq!((s.used_bytes, s.chunks, s.dedicated_chunks), (104, 1, 0));
+/// assert!(s.current_chunk_free >= 4096 - 104);
+/// assert!(s.reserved_bytes >= s.used_bytes + s.current_chunk_free);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ArenaStats {
     /// Bytes handed out since creation or the last reset (as [`Arena::used_bytes`]).

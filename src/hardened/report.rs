@@ -49,6 +49,13 @@ pub struct Options {
 
 impl Options {
     /// Every feature on except backtraces: [`Hardened::new`](super::Hardened::new)'s choice.
+    ///
+    /// ```
+    /// use allockit::{Hardened, Options};
+    /// assert!(Options::SECURE.canary && Options::SECURE.zero_on_free);
+    /// assert_eq!(Options::default(), Options::SECURE);
+    /// assert_eq!(Hardened::new(allocator_api2::alloc::Global).options(), Options::SECURE);
+    /// ```
     pub const SECURE: Options = Options {
         canary: true,
         zero_on_free: true,
@@ -59,6 +66,13 @@ impl Options {
     };
 
     /// Only what is always on: invalid-free and double-free detection, leak report.
+    ///
+    /// ```
+    /// use allockit::{Hardened, Options};
+    /// let heap = Hardened::with_options(allocator_api2::alloc::Global, Options::MINIMAL);
+    /// drop(allocator_api2::boxed::Box::new_in([0u8; 64], &heap));
+    /// assert_eq!(heap.stats().quarantined_blocks, 0, "no quarantine: freed at once");
+    /// ```
     pub const MINIMAL: Options = Options {
         canary: false,
         zero_on_free: false,
@@ -76,6 +90,20 @@ impl Default for Options {
 }
 
 /// A kind of heap misuse a [`Hardened`](super::Hardened) heap detects.
+///
+/// ```
+/// use core::sync::atomic::{AtomicBool, Ordering};
+/// use allockit::{Allocator, Hardened, Layout, Violation, ViolationReport};
+/// static SEEN: AtomicBool = AtomicBool::new(false);
+/// fn hook(r: &ViolationReport) { SEEN.store(r.violation == Violation::InvalidFree, Ordering::Relaxed) }
+/// let heap = Hardened::new(allocator_api2::alloc::Global);
+/// heap.set_violation_hook(Some(hook));
+/// let mut local = 0u64;
+/// // SAFETY: freeing memory the heap never handed out is the bug the hook observes; the
+/// // heap ignores the call.
+/// unsafe { heap.deallocate(core::ptr::NonNull::from(&mut local).cast(), Layout::new::<u64>()) };
+/// assert!(SEEN.load(Ordering::Relaxed));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Violation {
     /// A block freed (or resized) again after it was freed.
@@ -96,6 +124,12 @@ pub enum Violation {
 
 impl Violation {
     /// The name printed in the report line.
+    ///
+    /// ```
+    /// use allockit::Violation;
+    /// assert_eq!(Violation::DoubleFree.name(), "double free");
+    /// assert_eq!(Violation::WriteAfterFree.name(), "write after free");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Violation::DoubleFree => "double free",
@@ -110,6 +144,20 @@ impl Violation {
 }
 
 /// One detected violation, as printed before aborting or passed to the hook.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use allockit::{Allocator, Hardened, Layout, ViolationReport};
+/// static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// fn hook(r: &ViolationReport) { LINES.lock().unwrap().push(r.to_string()) }
+/// let heap = Hardened::new(allocator_api2::alloc::Global);
+/// heap.set_violation_hook(Some(hook));
+/// let l = Layout::new::<u64>();
+/// let p = heap.allocate(l).unwrap().cast::<u8>();
+/// // SAFETY: the second free is the bug the hook observes; the heap ignores it.
+/// unsafe { heap.deallocate(p, l); heap.deallocate(p, l) };
+/// assert!(LINES.lock().unwrap()[0].starts_with("double free of 0x"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ViolationReport {
     /// What went wrong.
@@ -189,9 +237,31 @@ impl fmt::Display for ViolationReport {
 }
 
 /// What a violation hook receives.
+///
+/// ```
+/// use allockit::{Allocator, Hardened, Layout, ViolationHook, ViolationReport};
+/// fn ignore(_: &ViolationReport) {}
+/// let hook: ViolationHook = ignore;
+/// let heap = Hardened::new(allocator_api2::alloc::Global);
+/// heap.set_violation_hook(Some(hook));
+/// let l = Layout::new::<u32>();
+/// let p = heap.allocate(l).unwrap().cast::<u8>();
+/// // SAFETY: the second free is the bug the hook observes; the heap ignores it.
+/// unsafe { heap.deallocate(p, l); heap.deallocate(p, l) };
+/// assert_eq!(heap.stats().live_blocks, 0, "the process went on, the block freed once");
+/// ```
 pub type ViolationHook = fn(&ViolationReport);
 
 /// A block still live, from [`Hardened::leaks`](super::Hardened::leaks).
+///
+/// ```
+/// use allockit::{Hardened, Options};
+/// let heap = Hardened::with_options(allocator_api2::alloc::Global, Options { backtrace: true, ..Options::MINIMAL });
+/// let b = allocator_api2::boxed::Box::new_in(1u16, &heap);
+/// let leak = &heap.leaks()[0];
+/// assert_eq!((leak.addr, leak.layout.size()), (&*b as *const u16 as usize, 2));
+/// assert!(leak.backtrace.is_some(), "where it was allocated");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leak {
     /// The block's address.
@@ -204,6 +274,18 @@ pub struct Leak {
 
 /// Counters of a [`Hardened`](super::Hardened) heap, from
 /// [`Hardened::stats`](super::Hardened::stats).
+///
+/// ```
+/// use allocator_api2::boxed::Box;
+/// let heap = allockit::Hardened::new(allocator_api2::alloc::Global);
+/// let a = Box::new_in([0u8; 100], &heap);
+/// let b = Box::new_in([1u8; 50], &heap);
+/// drop(a);
+/// let s = heap.stats();
+/// assert_eq!((s.live_blocks, s.live_bytes), (1, 50));
+/// assert_eq!((s.quarantined_blocks, s.quarantined_bytes), (1, 100));
+/// # drop(b);
+/// ```
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct HardenedStats {
     /// Blocks handed out and not freed.

@@ -73,6 +73,15 @@ impl Default for ThreadCacheOptions {
 }
 
 /// An environment variable [`ThreadCacheOptions::from_env`] could not parse.
+///
+/// ```
+/// use allockit::{OptionsError, ThreadCacheOptions};
+/// // SAFETY: no other thread reads or writes the environment meanwhile.
+/// unsafe { std::env::set_var("ALLOCKIT_SEGMENT_CACHE", "many") };
+/// let err: OptionsError = ThreadCacheOptions::from_env().unwrap_err();
+/// assert_eq!((err.var, err.value.as_str()), ("ALLOCKIT_SEGMENT_CACHE", "many"));
+/// # unsafe { std::env::remove_var("ALLOCKIT_SEGMENT_CACHE") };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionsError {
     /// The variable's name.

@@ -7,6 +7,16 @@ use super::{ABANDONED_LIST, PAGE, ThreadCache, ThreadCacheOptions};
 use crate::segment;
 
 /// Process-wide numbers from [`ThreadCache::stats`]: what an operator watches.
+///
+/// ```
+/// use allocator_api2::boxed::Box;
+/// let tc = allockit::ThreadCache::new();
+/// let b = Box::new_in([0u8; 64], tc);
+/// let s = tc.stats();
+/// assert!(s.segments >= 1 && s.in_use_bytes >= 64 << 10, "one 64 KiB page at least");
+/// assert!(s.mapped_bytes >= s.in_use_bytes);
+/// # drop(b);
+/// ```
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ThreadCacheStats {
@@ -71,11 +81,26 @@ impl ThreadCache {
 
     /// Sets the process-wide tuning of every `ThreadCache` (purge delay, caches); it
     /// applies from the next slow path of each thread on. See [`ThreadCacheOptions`].
+    ///
+    /// ```
+    /// use allockit::ThreadCache;
+    /// let mut options = ThreadCache::options();
+    /// options.purge_delay = None; // keep free pages resident
+    /// options.segment_cache = 8;
+    /// ThreadCache::configure(&options);
+    /// assert_eq!(ThreadCache::options().segment_cache, 8);
+    /// # ThreadCache::configure(&Default::default());
+    /// ```
     pub fn configure(options: &ThreadCacheOptions) {
         segment::options::store(options);
     }
 
     /// The process-wide tuning in effect.
+    ///
+    /// ```
+    /// use allockit::{ThreadCache, ThreadCacheOptions};
+    /// assert_eq!(ThreadCache::options(), ThreadCacheOptions::default(), "until configured");
+    /// ```
     pub fn options() -> ThreadCacheOptions {
         segment::options::load()
     }
