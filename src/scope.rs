@@ -5,46 +5,7 @@
 //! rewinds the cursor: O(chunks), never O(blocks), and the chunks serve the next
 //! allocations. This is how a compiler frees a whole AST, or a server a whole request.
 //!
-//! ## Why it is safe
-//!
-//! - The closure receives `&mut Scope<'s, A>` for a fresh lifetime `'s` it cannot name
-//!   outside, so nothing allocated in the scope (`&'s mut T`, a `Vec<T, &Scope>`) can be
-//!   returned from it (the `for<'s>` bound, as in `std::thread::scope`).
-//! - `Scope` is invariant in `'s`, so a reference from an inner scope cannot be stored in
-//!   a place typed with an outer scope's lifetime.
-//! - Opening an inner scope takes `&mut self`. References handed out by the typed methods
-//!   are tied to `'s`, not to a borrow of the scope, so they stay usable inside the inner
-//!   scope. A *collection* that allocates through `&Scope` does borrow it, so it cannot be
-//!   grown while an inner scope is open — the mistake behind the bump-scope advisory
-//!   GHSA-xhx6-q96x-pf9c (an outer vector grown in place past an inner scope's checkpoint,
-//!   then overwritten once that scope ended) cannot be written.
-//! - The arena is restored by a drop guard, so a panic inside the scope still rewinds it.
-//!
-//! ```compile_fail
-//! // A value from a scope cannot outlive it.
-//! let mut arena = allockit::Arena::new();
-//! let escaped: &mut u32 = arena.scope(|s| s.alloc(1u32));
-//! ```
-//!
-//! ```compile_fail,E0502
-//! use allocator_api2::vec::Vec;
-//! // An outer collection cannot be grown from inside an inner scope.
-//! let mut arena = allockit::Arena::new();
-//! arena.scope(|outer| {
-//!     let mut v = Vec::new_in(&*outer);
-//!     v.push(1u8);
-//!     outer.scope(|_inner| v.push(2));
-//! });
-//! ```
-//!
-//! ```compile_fail,E0521
-//! // An inner reference cannot be smuggled into an outer place.
-//! let mut arena = allockit::Arena::new();
-//! arena.scope(|outer| {
-//!     let slot: &mut Option<&u32> = outer.alloc(None);
-//!     outer.scope(|inner| *slot = Some(inner.alloc(7u32)));
-//! });
-//! ```
+//! The safety argument and the `compile_fail` demonstrations are on [`Scope`]'s page.
 
 use core::marker::PhantomData;
 
@@ -72,6 +33,47 @@ use crate::bump::DEFAULT_MIN_ALIGN;
 ///             assert_eq!(scratch[10], 10 + round);
 ///         }); // `scratch` is released here, its chunk reused next round
 ///     }
+/// });
+/// ```
+///
+/// # Why it is safe
+///
+/// - The closure receives `&mut Scope<'s, A>` for a fresh lifetime `'s` it cannot name
+///   outside, so nothing allocated in the scope (`&'s mut T`, a `Vec<T, &Scope>`) can be
+///   returned from it (the `for<'s>` bound, as in `std::thread::scope`).
+/// - `Scope` is invariant in `'s`, so a reference from an inner scope cannot be stored in
+///   a place typed with an outer scope's lifetime.
+/// - Opening an inner scope takes `&mut self`. References handed out by the typed methods
+///   are tied to `'s`, not to a borrow of the scope, so they stay usable inside the inner
+///   scope. A *collection* that allocates through `&Scope` does borrow it, so it cannot be
+///   grown while an inner scope is open — the mistake behind the bump-scope advisory
+///   GHSA-xhx6-q96x-pf9c (an outer vector grown in place past an inner scope's checkpoint,
+///   then overwritten once that scope ended) cannot be written.
+/// - The arena is restored by a drop guard, so a panic inside the scope still rewinds it.
+///
+/// ```compile_fail
+/// // A value from a scope cannot outlive it.
+/// let mut arena = allockit::Arena::new();
+/// let escaped: &mut u32 = arena.scope(|s| s.alloc(1u32));
+/// ```
+///
+/// ```compile_fail,E0502
+/// use allocator_api2::vec::Vec;
+/// // An outer collection cannot be grown from inside an inner scope.
+/// let mut arena = allockit::Arena::new();
+/// arena.scope(|outer| {
+///     let mut v = Vec::new_in(&*outer);
+///     v.push(1u8);
+///     outer.scope(|_inner| v.push(2));
+/// });
+/// ```
+///
+/// ```compile_fail,E0521
+/// // An inner reference cannot be smuggled into an outer place.
+/// let mut arena = allockit::Arena::new();
+/// arena.scope(|outer| {
+///     let slot: &mut Option<&u32> = outer.alloc(None);
+///     outer.scope(|inner| *slot = Some(inner.alloc(7u32)));
 /// });
 /// ```
 pub struct Scope<'s, A: Allocator = Global, const MIN_ALIGN: usize = DEFAULT_MIN_ALIGN> {
