@@ -145,44 +145,35 @@ extern crate std;
 
 #[macro_use]
 mod api;
-#[macro_use]
-mod typed;
 mod align;
 #[macro_use]
-mod arena;
 mod bump;
-mod bump_alloc;
-#[cfg(feature = "std")]
-mod compartment;
 mod counting;
-mod fixed_buffer;
-mod free_list;
+mod heap;
 #[cfg(feature = "std")]
-mod hardened;
-#[cfg(feature = "std")]
-mod locked;
-#[cfg(feature = "std")]
-mod malloc;
-#[cfg(feature = "std")]
-mod os;
-#[cfg(feature = "std")]
-mod pages;
-mod scope;
-#[cfg(feature = "std")]
-mod segment;
-mod side_table;
-mod size_class;
-mod size_classes;
-mod slab;
+mod secure;
 mod string;
 #[cfg(feature = "std")]
-mod thread_cache;
-mod tlsf;
+mod sys;
+#[cfg(feature = "std")]
+mod thread;
+
+// Each module under its short name, so the crate's own paths name a strategy, not its
+// family (`crate::arena`, `crate::os`).
+use bump::{arena, bump_alloc, fixed_buffer, scope};
+use heap::{free_list, side_table, size_class, size_classes, slab, tlsf};
+#[cfg(feature = "std")]
+use secure::{compartment, hardened};
+#[cfg(feature = "std")]
+use sys::{os, pages};
+#[cfg(feature = "std")]
+use thread::{locked, malloc, segment, thread_cache};
 
 pub use allocator_api2;
 pub use api::{AllocError, Allocator, Layout};
 pub use arena::{Arena, ArenaStats};
-pub use bump_alloc::{AllocOrInitError, BumpAlloc};
+pub use bump::error::AllocOrInitError;
+pub use bump_alloc::BumpAlloc;
 #[cfg(feature = "std")]
 pub use compartment::{Compartment, Protection, SealError};
 pub use counting::{Counting, Stats};

@@ -610,7 +610,7 @@ impl<A: Allocator> String<A> {
     pub fn format_in(alloc: A, args: fmt::Arguments<'_>) -> Self {
         match Self::try_format_in(alloc, args) {
             Ok(s) => s,
-            Err(_) => crate::bump_alloc::fail_fmt(),
+            Err(_) => crate::bump::error::fail_fmt(),
         }
     }
 

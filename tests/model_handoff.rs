@@ -3,7 +3,7 @@
 //!
 //! The model keeps the real allocator's shape at a size a scheduler can explore: one size
 //! class, segments of two page slots, two blocks per page. Each function below mirrors
-//! the one of the same name in `src/thread_cache.rs` (`alloc` ~ `heap_alloc`/`find_page`,
+//! the one of the same name in `src/thread/thread_cache.rs` (`alloc` ~ `heap_alloc`/`find_page`,
 //! `free`, `collect`, `new_page`, `push_page`, `release_page`, `free_slot`, `abandon`,
 //! `adopt`); atomics and the two list mutexes are shuttle's, so every point where another
 //! thread can step in is a point where shuttle switches threads.

@@ -1,5 +1,5 @@
 //! The arena's scope rules and its memory promises, each proved by a test (the rules the
-//! compiler enforces are `compile_fail` doctests in `src/scope.rs`).
+//! compiler enforces are `compile_fail` doctests on `Scope`).
 
 use allocator_api2::alloc::Global;
 use allocator_api2::vec::Vec;

@@ -3,7 +3,7 @@
 //! ## Design (mimalloc and snmalloc: memory affinity, remote frees go home)
 //!
 //! Every thread gets a **heap** on its first allocation: per size class (the shared table
-//! in `size_class.rs`), a circular list of 64 KiB pages carved from 4 MiB segments (see
+//! in `heap/size_class.rs`), a circular list of 64 KiB pages carved from 4 MiB segments (see
 //! `segment.rs`). The heap pointer sits in a `#[thread_local]` cell, so:
 //!
 //! - **allocate** = thread-local load, class lookup, pop the head page's free list,
@@ -41,9 +41,9 @@
 //!
 //! The rest of the family lives beside this file: `handoff.rs` (thread exit and
 //! adoption), `purge.rs` (purge deadlines), `query.rs` (usable size, block validation),
-//! `stats.rs` (statistics and tuning), `pool.rs` (heap structs), `fork.rs`.
+//! `stats.rs` (statistics and tuning), `pool.rs` (heap structs), `fork.rs`, `tls.rs` (the
+//! thread-local heap pointer and exit guard) and `global_alloc.rs` (the `GlobalAlloc` impl).
 
-use core::cell::Cell;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -103,61 +103,6 @@ impl Heap {
             purge_at: u64::MAX,
         }
     }
-}
-
-/// `STATE` values.
-const UNINIT: u8 = 0;
-/// Setting the thread up: requests go to the fallback heap.
-const INITIALIZING: u8 = 1;
-/// The thread has a heap.
-const READY: u8 = 2;
-/// The heap was abandoned (thread exit): requests go to the fallback heap.
-const DEAD: u8 = 3;
-
-/// Declares a thread-local `Cell` read and written as `NAME.get()`, `NAME.set(v)`,
-/// `NAME.replace(v)`: a `#[thread_local]` static with the `nightly` feature, else a
-/// `thread_local!` with a `const` initialiser. A `Cell` of a `Copy` value has no
-/// destructor, so the latter is the same single TLS access (no lazy-init or
-/// destroyed-state check); `benches/threads.rs` measures the two builds alike.
-macro_rules! thread_cell {
-    ($(#[$doc:meta])* static $name:ident: Cell<$t:ty> = $init:expr;) => {
-        #[cfg(feature = "nightly")]
-        $(#[$doc])*
-        #[thread_local]
-        static $name: Cell<$t> = Cell::new($init);
-        #[cfg(not(feature = "nightly"))]
-        std::thread_local! {
-            $(#[$doc])*
-            static $name: Cell<$t> = const { Cell::new($init) };
-        }
-    };
-}
-
-thread_cell! {
-    /// This thread's heap, or null while it has none.
-    static HEAP: Cell<*mut Heap> = ptr::null_mut();
-}
-thread_cell! {
-    /// This thread's setup state (one of the constants above).
-    static STATE: Cell<u8> = UNINIT;
-}
-
-/// Its destructor runs at thread exit and abandons the thread's heap.
-struct ExitGuard;
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        let heap = HEAP.replace(ptr::null_mut());
-        STATE.set(DEAD);
-        if !heap.is_null() {
-            // SAFETY: `heap` was this thread's heap and no one else uses it; it is now
-            // unreachable from the thread-local.
-            unsafe { abandon(heap) };
-            pool_give(heap);
-        }
-    }
-}
-std::thread_local! {
-    static EXIT: ExitGuard = const { ExitGuard };
 }
 
 /// The fallback heap and the pool of heap structs.
@@ -798,50 +743,21 @@ unsafe impl Allocator for ThreadCache {
 
 mirror_core_allocator!(impl[] for ThreadCache);
 
-// SAFETY: as for `Allocator`. A zero size (which callers must not pass) is served as
-// one byte, so a pointer this returns is always a real block that `dealloc` can free.
-unsafe impl core::alloc::GlobalAlloc for ThreadCache {
-    #[inline(always)]
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let layout =
-            Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(layout);
-        Self::alloc_block(layout).0
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let layout =
-            Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(layout);
-        Self::alloc_block_zeroed(layout).0
-    }
-
-    #[inline(always)]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: a live block of this allocator (caller).
-        unsafe { free(ptr, layout.size()) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Ok(new) = Layout::from_size_align(new_size.max(1), layout.align()) else {
-            return ptr::null_mut();
-        };
-        let old = Layout::from_size_align(layout.size().max(1), layout.align()).unwrap_or(new);
-        // SAFETY: a live block of this allocator with layout `layout` (caller).
-        unsafe { Self::resize(ptr, old, new).0 }
-    }
-}
-
 mod fork;
+mod global_alloc;
 mod handoff;
 mod pool;
 mod purge;
 mod query;
 mod stats;
+mod tls;
 
 use handoff::{abandon, adopt};
 use purge::maybe_purge;
 use query::is_block;
 pub(crate) use query::usable_size;
 pub use stats::ThreadCacheStats;
+use tls::{DEAD, EXIT, HEAP, INITIALIZING, READY, STATE, UNINIT};
 
 use pool::{pool_give, pool_take, shared};
 

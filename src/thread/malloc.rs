@@ -26,7 +26,7 @@
 //! `std` already links the C library on every Unix target, so the symbols are present;
 //! the `libc` crate would add only these six declarations. rustix, the crate's door to
 //! the OS, deliberately has no `malloc`: it wraps system calls, and `malloc` is a library
-//! routine layered on them. For the same reason this file, not `os.rs` (the one module
+//! routine layered on them. For the same reason this file, not `sys/os.rs` (the one module
 //! that makes system calls), is where the C heap is called.
 
 use core::alloc::GlobalAlloc;

@@ -48,8 +48,8 @@ use allocator_api2::alloc::Global;
 use core::cell::Cell;
 use core::ptr::NonNull;
 
-use crate::align::{is_aligned, round_up};
-use crate::api::{AllocError, Allocator, Layout, move_block};
+use crate::align::round_up;
+use crate::api::{AllocError, Allocator, Layout};
 use crate::bump::{Cursor, DEFAULT_MIN_ALIGN};
 
 /// Alignment of every chunk; blocks aligned to at most this need no padding at a chunk's
@@ -764,55 +764,7 @@ impl<A: Allocator, const MIN_ALIGN: usize> Arena<A, MIN_ALIGN> {
     }
 }
 
-/// The `Allocator` operations shared by [`Arena`] and [`Scope`](crate::Scope).
-impl<A: Allocator, const MIN_ALIGN: usize> Arena<A, MIN_ALIGN> {
-    #[inline]
-    pub(crate) unsafe fn grow_block(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        if old.size() != 0
-            && is_aligned(ptr, new.align())
-            && self.bump.resize_last(ptr, old.size(), new.size())
-        {
-            return Ok(NonNull::slice_from_raw_parts(ptr, new.size()));
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { move_block(self, ptr, old, new) }
-    }
-
-    #[inline]
-    pub(crate) unsafe fn shrink_block(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        if !is_aligned(ptr, new.align()) {
-            // SAFETY: forwarded from the caller.
-            return unsafe { move_block(self, ptr, old, new) };
-        }
-        self.bump.resize_last(ptr, old.size(), new.size());
-        Ok(NonNull::slice_from_raw_parts(ptr, new.size()))
-    }
-}
-
-arena_allocator!(impl[A: Allocator, const MIN_ALIGN: usize] for Arena<A, MIN_ALIGN>);
-
-// SAFETY: blocks stay valid until the arena is reset or dropped, which needs `&mut`, so
-// not before the shared borrow `'a` ends; a block is reused only after being given back
-// through `deallocate`/`shrink`/`grow` (the cursor moves back over the latest block).
-unsafe impl<'a, A: Allocator, const MIN_ALIGN: usize> crate::BumpAlloc<'a>
-    for &'a Arena<A, MIN_ALIGN>
-{
-    #[inline(always)]
-    fn try_alloc_layout(self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        self.alloc_block(layout)
-    }
-}
-
+mod allocator;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -101,31 +101,6 @@ struct Entry {
     meta: NonNull<Meta>,
 }
 
-/// What a [`Slab`] holds, from [`Slab::stats`].
-///
-/// ```
-/// use allocator_api2::boxed::Box;
-/// let slab = allockit::Slab::for_type::<[u64; 4]>();
-/// let a = Box::new_in([1u64; 4], &slab);
-/// let s = slab.stats();
-/// assert_eq!((s.slabs, s.live, s.slot_size), (1, 1, 32));
-/// assert_eq!(s.free_slots, s.slots_per_slab - 1);
-/// # drop(a);
-/// ```
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SlabStats {
-    /// Slabs held from the backing allocator.
-    pub slabs: usize,
-    /// Slots per slab.
-    pub slots_per_slab: usize,
-    /// Objects currently allocated.
-    pub live: usize,
-    /// Free slots over all slabs.
-    pub free_slots: usize,
-    /// Bytes between the starts of two neighbouring slots.
-    pub slot_size: usize,
-}
-
 /// The state behind the `UnsafeCell`; the fields the fast paths read come first.
 ///
 /// Invariants (checked by `check` in the tests): every pointer to a `Meta` held here
@@ -449,60 +424,6 @@ impl<A: Allocator> Slab<A> {
         &self.backing
     }
 
-    /// Slabs, slots and live objects.
-    ///
-    /// ```
-    /// use allocator_api2::boxed::Box;
-    /// let slab = allockit::Slab::for_type::<u64>();
-    /// let a = Box::new_in(1u64, &slab);
-    /// let b = Box::new_in(2u64, &slab);
-    /// drop(a);
-    /// let s = slab.stats();
-    /// assert_eq!((s.slabs, s.live, s.slot_size), (1, 1, 8));
-    /// assert_eq!(s.live + s.free_slots, s.slots_per_slab);
-    /// # drop(b);
-    /// ```
-    pub fn stats(&self) -> SlabStats {
-        // SAFETY: a short shared read; no method runs concurrently (`!Sync`).
-        let core = unsafe { &*self.core.get() };
-        let mut free_slots = core.current_free();
-        for e in core
-            .table
-            .as_slice()
-            .iter()
-            .filter(|e| e.meta.as_ptr() != core.cur)
-        {
-            // SAFETY: every entry's metadata block is live (`Core` invariant); a read.
-            free_slots += unsafe { (*e.meta.as_ptr()).free };
-        }
-        let slabs = core.table.len();
-        SlabStats {
-            slabs,
-            slots_per_slab: core.slots,
-            live: slabs * core.slots - free_slots,
-            free_slots,
-            slot_size: core.stride,
-        }
-    }
-
-    /// Bytes held from the backing allocator for slabs (their metadata blocks add 4 bytes
-    /// per slot and a 40-byte header each).
-    ///
-    /// ```
-    /// use allocator_api2::boxed::Box;
-    /// let slab = allockit::Slab::for_type::<[u8; 48]>();
-    /// assert_eq!(slab.reserved_bytes(), 0);
-    /// let b = Box::new_in([0u8; 48], &slab);
-    /// let s = slab.stats();
-    /// assert_eq!(slab.reserved_bytes(), s.slabs * s.slots_per_slab * s.slot_size);
-    /// # drop(b);
-    /// ```
-    pub fn reserved_bytes(&self) -> usize {
-        // SAFETY: a short shared read, as in `stats`.
-        let core = unsafe { &*self.core.get() };
-        core.table.len() * core.slab_layout.size()
-    }
-
     /// Exclusive access to the state.
     ///
     /// # Safety
@@ -805,5 +726,8 @@ unsafe impl<A: Allocator> Allocator for Slab<A> {
 
 mirror_core_allocator!(impl[A: Allocator] for Slab<A>);
 
+mod stats;
 #[cfg(test)]
 mod tests;
+
+pub use stats::SlabStats;
