@@ -15,9 +15,9 @@
 //!   adopted it, fails at once;
 //! - **uniqueness**: no block is handed out while it is live, and no block is freed twice.
 //!
-//! `old_abandon_is_caught` runs the abandon/adopt protocol of an earlier version of the
-//! allocator (pages released after a segment was already published), which crashed
-//! larson; the model must find its violation.
+//! `old_abandon_is_caught` runs a wrong abandon/adopt protocol (pages released after the
+//! segment was published, the order that crashes larson); the model must find its
+//! violation.
 #![cfg(not(miri))]
 
 use std::collections::HashSet;
