@@ -34,6 +34,24 @@ pub(crate) const fn dangling(layout: core::alloc::Layout) -> core::ptr::NonNull<
     unsafe { core::ptr::NonNull::new_unchecked(core::ptr::without_provenance_mut(layout.align())) }
 }
 
+/// `ptr` with the provenance its allocator exposed when it handed the block out.
+///
+/// A caller's pointer may carry less than the block's provenance: one made from a
+/// reference (allocator-api2's `Box::new_in` makes one) is valid, under Stacked Borrows,
+/// only for the bytes of the value, not for the canary, header or slack an allocator
+/// keeps around it, nor for freeing the larger block it came from. Strategies that touch
+/// such bytes expose each block's pointer when they return it and take it back by
+/// address here. At run time this is the same address.
+#[inline(always)]
+pub(crate) fn own(ptr: core::ptr::NonNull<u8>) -> core::ptr::NonNull<u8> {
+    // SAFETY: the address of a `NonNull` is not zero.
+    unsafe {
+        core::ptr::NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(
+            ptr.as_ptr().addr(),
+        ))
+    }
+}
+
 /// Marks the path that calls it as unlikely (`core::hint::cold_path`, which needs a newer
 /// Rust than the crate's `rust-version`): a call to an empty `#[cold]` function, the idiom
 /// hashbrown uses, which LLVM turns into a branch weight.

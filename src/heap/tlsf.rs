@@ -535,6 +535,8 @@ impl Core {
         // (16-multiple) size asked for, so it is a valid size to deallocate with.
         let len = mem.len().min(1 << (usize::BITS - 2)) & !FLAGS;
         let r = mem.cast::<Region>().as_ptr();
+        // Headers are found from callers' pointers by address (`header_of`).
+        r.expose_provenance();
         let b = first_block(r);
         let size = len - REGION_HEADER - HEADER;
         // SAFETY: `mem` is writable for `len` bytes and `REGION_ALIGN`-aligned (caller);
@@ -597,9 +599,15 @@ impl Core {
 }
 
 /// The header of the block whose payload starts at `ptr`.
+///
+/// The header lies before the caller's block, outside what the caller's pointer may
+/// reach: a pointer made from a reference (allocator-api2's `Box::new_in` makes one) is
+/// only valid for the block's own bytes under Stacked Borrows. So the header is reached
+/// with the region's own provenance, exposed when the region was added; at run time this
+/// is the same subtraction.
 #[inline(always)]
 pub(crate) fn header_of(ptr: NonNull<u8>) -> *mut Block {
-    ptr.as_ptr().wrapping_byte_sub(HEADER).cast()
+    ptr::with_exposed_provenance_mut(ptr.as_ptr().addr().wrapping_sub(HEADER))
 }
 
 impl Core {

@@ -684,6 +684,23 @@ impl<A: Allocator> Hardened<A> {
         new: Layout,
         zeroed: bool,
     ) -> Result<NonNull<[u8]>, AllocError> {
+        let ptr = crate::align::own(ptr);
+        // SAFETY: forwarded from the caller, `ptr` with the block's own provenance.
+        unsafe { self.resize_own(ptr, old, new, zeroed) }.map(exposed)
+    }
+
+    /// [`resize`](Self::resize) once `ptr` carries the block's own provenance.
+    ///
+    /// # Safety
+    ///
+    /// As for `resize`.
+    unsafe fn resize_own(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+        zeroed: bool,
+    ) -> Result<NonNull<[u8]>, AllocError> {
         if (old.size() != 0 || !self.is_zero_block(ptr, old))
             && let Err(r) = self.with_core(|c| self.validate(c, ptr, old))
         {
@@ -723,21 +740,30 @@ impl<A: Allocator> Hardened<A> {
 unsafe impl<A: Allocator> Allocator for Hardened<A> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.allocate_impl(layout, false)
+        self.allocate_impl(layout, false).map(exposed)
     }
 
     #[inline]
     fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.allocate_impl(layout, true)
+        self.allocate_impl(layout, true).map(exposed)
     }
 
     #[inline(always)]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.free(ptr, layout) }
+        // SAFETY: forwarded from the caller; the canary and the inner block are reached
+        // with the provenance exposed when the block was handed out.
+        unsafe { self.free(crate::align::own(ptr), layout) }
     }
 
     forward_resizing!(self => via resize);
+}
+
+/// Exposes a block's provenance as it is handed out, so that a free through a caller's
+/// narrower pointer reaches the canary and the inner block ([`crate::align::own`]).
+#[inline(always)]
+fn exposed(block: NonNull<[u8]>) -> NonNull<[u8]> {
+    block.cast::<u8>().as_ptr().expose_provenance();
+    block
 }
 
 mirror_core_allocator!(impl[A: Allocator] for Hardened<A>);
