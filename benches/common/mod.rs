@@ -80,6 +80,72 @@ unsafe impl<A: Allocator> core::alloc::Allocator for Core<A> {
     }
 }
 
+/// A C allocator in a shared library opened with `dlopen` (its symbols stay local, so the
+/// process keeps glibc's `malloc`): GrapheneOS hardened_malloc, or mimalloc built with
+/// `MI_SECURE=4`, measured in the same process as allockit's strategies.
+#[derive(Clone, Copy)]
+pub struct Dl {
+    malloc: unsafe extern "C" fn(usize) -> *mut libc::c_void,
+    free: unsafe extern "C" fn(*mut libc::c_void),
+}
+
+impl Dl {
+    /// Opens `path` and takes `{prefix}malloc` and `{prefix}free` from it (prefix `mi_`
+    /// for mimalloc's own API, empty for hardened_malloc). The library stays loaded.
+    pub fn open(path: &str, prefix: &str) -> Result<Dl, String> {
+        let cpath = std::ffi::CString::new(path).map_err(|e| e.to_string())?;
+        // SAFETY: a valid C string; the library is never closed.
+        let handle = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        if handle.is_null() {
+            return Err(format!("dlopen {path} failed"));
+        }
+        let sym = |name: &str| {
+            let c = std::ffi::CString::new(format!("{prefix}{name}")).unwrap();
+            // SAFETY: `handle` is an open library and `c` a valid C string.
+            let p = unsafe { libc::dlsym(handle, c.as_ptr()) };
+            if p.is_null() {
+                Err(format!("{path} has no {prefix}{name}"))
+            } else {
+                Ok(p)
+            }
+        };
+        let (m, f) = (sym("malloc")?, sym("free")?);
+        // SAFETY: the symbols are C's `malloc` and `free` signatures.
+        unsafe {
+            Ok(Dl {
+                malloc: std::mem::transmute::<
+                    *mut libc::c_void,
+                    unsafe extern "C" fn(usize) -> *mut libc::c_void,
+                >(m),
+                free: std::mem::transmute::<
+                    *mut libc::c_void,
+                    unsafe extern "C" fn(*mut libc::c_void),
+                >(f),
+            })
+        }
+    }
+}
+
+// SAFETY: blocks come from the library's `malloc`, aligned to 16 (the workload asks for
+// 8), and stay valid until its `free`; zero sizes get a dangling pointer, never passed on.
+unsafe impl Allocator for Dl {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        if layout.align() > 16 {
+            return Err(AllocError);
+        }
+        // SAFETY: C's `malloc` accepts any size (0 is served as 1).
+        let p = unsafe { (self.malloc)(layout.size().max(1)) }.cast::<u8>();
+        NonNull::new(p)
+            .map(|p| NonNull::slice_from_raw_parts(p, layout.size()))
+            .ok_or(AllocError)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, _: Layout) {
+        // SAFETY: `ptr` came from this library's `malloc` (caller).
+        unsafe { (self.free)(ptr.as_ptr().cast()) }
+    }
+}
+
 /// glibc's `struct mallinfo2`.
 #[repr(C)]
 struct MallInfo2 {
