@@ -19,7 +19,8 @@
 use core::cell::Cell;
 use core::ptr::NonNull;
 
-use crate::align::pad_up;
+use crate::align::{is_aligned, pad_up};
+use crate::api::{AllocError, Allocator, Layout, move_block};
 
 /// The default `MIN_ALIGN`: every block starts at a multiple of it, and the cursor stays
 /// one.
@@ -158,6 +159,54 @@ impl<const MIN_ALIGN: usize> Cursor<MIN_ALIGN> {
         self.cursor
             .set(start.wrapping_add(Self::footprint(new_size)));
         true
+    }
+
+    /// `Allocator::grow` for a block of `owner`, which bumps through this cursor: in place
+    /// when the block is the latest and the region has room (and the block is aligned
+    /// enough), else moved to a fresh block of `owner`.
+    ///
+    /// # Safety
+    ///
+    /// The contract of `Allocator::grow` for `owner`, `ptr`, `old` and `new`.
+    #[inline]
+    pub(crate) unsafe fn grow<A: Allocator + ?Sized>(
+        &self,
+        owner: &A,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if old.size() != 0
+            && is_aligned(ptr, new.align())
+            && self.resize_last(ptr, old.size(), new.size())
+        {
+            return Ok(NonNull::slice_from_raw_parts(ptr, new.size()));
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { move_block(owner, ptr, old, new) }
+    }
+
+    /// `Allocator::shrink` for a block of `owner`: in place (the latest block gives its
+    /// tail back; any other keeps its bytes until reset), or moved when the block is not
+    /// aligned enough for `new`.
+    ///
+    /// # Safety
+    ///
+    /// The contract of `Allocator::shrink` for `owner`, `ptr`, `old` and `new`.
+    #[inline]
+    pub(crate) unsafe fn shrink<A: Allocator + ?Sized>(
+        &self,
+        owner: &A,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        if !is_aligned(ptr, new.align()) {
+            // SAFETY: forwarded from the caller.
+            return unsafe { move_block(owner, ptr, old, new) };
+        }
+        self.resize_last(ptr, old.size(), new.size());
+        Ok(NonNull::slice_from_raw_parts(ptr, new.size()))
     }
 }
 

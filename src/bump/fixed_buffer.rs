@@ -22,8 +22,7 @@ use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
-use crate::align::is_aligned;
-use crate::api::{AllocError, Allocator, Layout, dangling, move_block};
+use crate::api::{AllocError, Allocator, Layout, dangling};
 use crate::bump::Cursor;
 
 /// Bump allocator over a borrowed buffer.
@@ -240,14 +239,8 @@ unsafe impl Allocator for FixedBuffer<'_> {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if is_aligned(ptr, new.align())
-            && old.size() != 0
-            && self.bump.resize_last(ptr, old.size(), new.size())
-        {
-            return Ok(NonNull::slice_from_raw_parts(ptr, new.size()));
-        }
         // SAFETY: forwarded from the caller.
-        unsafe { move_block(self, ptr, old, new) }
+        unsafe { self.bump.grow(self, ptr, old, new) }
     }
 
     grow_zeroed_via_grow!();
@@ -259,14 +252,8 @@ unsafe impl Allocator for FixedBuffer<'_> {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if !is_aligned(ptr, new.align()) {
-            // SAFETY: forwarded from the caller.
-            return unsafe { move_block(self, ptr, old, new) };
-        }
-        // Shrinking the most recent block gives the tail back; any other block keeps its
-        // bytes until reset.
-        self.bump.resize_last(ptr, old.size(), new.size());
-        Ok(NonNull::slice_from_raw_parts(ptr, new.size()))
+        // SAFETY: forwarded from the caller.
+        unsafe { self.bump.shrink(self, ptr, old, new) }
     }
 }
 

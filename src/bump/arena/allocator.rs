@@ -4,11 +4,13 @@
 use core::ptr::NonNull;
 
 use super::Arena;
-use crate::align::is_aligned;
-use crate::api::{AllocError, Allocator, Layout, move_block};
+use crate::api::{AllocError, Allocator, Layout};
 
 /// The `Allocator` operations shared by [`Arena`] and [`Scope`](crate::Scope).
 impl<A: Allocator, const MIN_ALIGN: usize> Arena<A, MIN_ALIGN> {
+    /// # Safety
+    ///
+    /// The contract of `Allocator::grow` for this arena.
     #[inline]
     pub(crate) unsafe fn grow_block(
         &self,
@@ -16,16 +18,13 @@ impl<A: Allocator, const MIN_ALIGN: usize> Arena<A, MIN_ALIGN> {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if old.size() != 0
-            && is_aligned(ptr, new.align())
-            && self.bump.resize_last(ptr, old.size(), new.size())
-        {
-            return Ok(NonNull::slice_from_raw_parts(ptr, new.size()));
-        }
         // SAFETY: forwarded from the caller.
-        unsafe { move_block(self, ptr, old, new) }
+        unsafe { self.bump.grow(self, ptr, old, new) }
     }
 
+    /// # Safety
+    ///
+    /// The contract of `Allocator::shrink` for this arena.
     #[inline]
     pub(crate) unsafe fn shrink_block(
         &self,
@@ -33,12 +32,8 @@ impl<A: Allocator, const MIN_ALIGN: usize> Arena<A, MIN_ALIGN> {
         old: Layout,
         new: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        if !is_aligned(ptr, new.align()) {
-            // SAFETY: forwarded from the caller.
-            return unsafe { move_block(self, ptr, old, new) };
-        }
-        self.bump.resize_last(ptr, old.size(), new.size());
-        Ok(NonNull::slice_from_raw_parts(ptr, new.size()))
+        // SAFETY: forwarded from the caller.
+        unsafe { self.bump.shrink(self, ptr, old, new) }
     }
 }
 
