@@ -106,6 +106,29 @@ fn fill_iter_trusts_no_iterator_length() {
 }
 
 #[test]
+fn alloc_iter_survives_an_iterator_that_overstates_its_length() {
+    /// Claims at least `usize::MAX / 2` items, yields three.
+    struct Boaster(u8);
+    impl Iterator for Boaster {
+        type Item = u64;
+        fn next(&mut self) -> Option<u64> {
+            (self.0 < 3).then(|| {
+                self.0 += 1;
+                u64::from(self.0)
+            })
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (usize::MAX / 2, None)
+        }
+    }
+    let arena = Arena::new();
+    assert_eq!(arena.alloc_iter(Boaster(0)), [1, 2, 3]);
+    let mut space = [MaybeUninit::uninit(); 256];
+    let buf = FixedBuffer::new(&mut space);
+    assert_eq!((&buf).try_alloc_iter(Boaster(0)).unwrap(), [1, 2, 3]);
+}
+
+#[test]
 fn a_failed_alloc_try_with_gives_its_room_back() {
     let arena = Arena::new();
     arena.alloc(1u64);

@@ -657,9 +657,18 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
             // are now owned by the slice (never dropped, like every arena value).
             return Ok(unsafe { core::slice::from_raw_parts_mut(NonNull::dangling().as_ptr(), n) });
         }
-        let mut cap = iter.size_hint().0.max(4);
-        let mut layout = Layout::array::<T>(cap).map_err(|_| AllocError)?;
-        let mut p = self.allocate(layout)?.cast::<T>();
+        // The lower size hint is only a hint: if that much cannot be had, start small.
+        let hinted = iter.size_hint().0.max(4);
+        let (mut cap, mut layout, mut p) = match Layout::array::<T>(hinted)
+            .map_err(|_| AllocError)
+            .and_then(|l| Ok((l, self.allocate(l)?)))
+        {
+            Ok((l, p)) => (hinted, l, p.cast::<T>()),
+            Err(_) => {
+                let l = Layout::array::<T>(4).map_err(|_| AllocError)?;
+                (4, l, self.allocate(l)?.cast::<T>())
+            }
+        };
         let mut len = 0;
         for item in iter {
             if len == cap {
@@ -724,8 +733,7 @@ pub unsafe trait BumpAlloc<'a>: Allocator + Copy {
         if let Some(s) = args.as_str() {
             return self.try_alloc_str(s);
         }
-        let mut s = crate::String::new_in(self);
-        fmt::Write::write_fmt(&mut s, args).map_err(|_| AllocError)?;
+        let s = crate::String::try_format_in(self, args)?;
         let (ptr, len) = s.into_raw_parts_shrunk();
         // SAFETY: the string's bytes are valid UTF-8 in a block of this allocator that is
         // never freed, so it lives for `'a` (the trait's contract).
