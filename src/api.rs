@@ -229,7 +229,34 @@ pub(crate) unsafe fn move_block<A: Allocator + ?Sized>(
     old: Layout,
     new: Layout,
 ) -> Result<NonNull<[u8]>, AllocError> {
-    let fresh = alloc.allocate(new)?;
+    // SAFETY: forwarded from the caller.
+    unsafe { move_between(alloc, alloc, ptr, old, new, false) }
+}
+
+/// Moves a block of `from` to a fresh block of `to` for `new` (zeroed first when
+/// `zeroed`), copying the first `min(old.size(), new.size())` bytes and freeing the old
+/// block. `from` and `to` may be the same allocator. On failure nothing changes.
+///
+/// The composites use it to move a block from one part to the other.
+///
+/// # Safety
+///
+/// - `ptr` must denote a block currently allocated by `from` that fits `old`.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn move_between<A: Allocator + ?Sized, B: Allocator + ?Sized>(
+    from: &A,
+    to: &B,
+    ptr: NonNull<u8>,
+    old: Layout,
+    new: Layout,
+    zeroed: bool,
+) -> Result<NonNull<[u8]>, AllocError> {
+    let fresh = if zeroed {
+        to.allocate_zeroed(new)?
+    } else {
+        to.allocate(new)?
+    };
     // SAFETY: `ptr` is valid for `old.size()` bytes (caller), `fresh` for `new.size()`
     // bytes; they are distinct live blocks, so they do not overlap.
     unsafe {
@@ -238,7 +265,7 @@ pub(crate) unsafe fn move_block<A: Allocator + ?Sized>(
             fresh.as_ptr().cast::<u8>(),
             old.size().min(new.size()),
         );
-        alloc.deallocate(ptr, old);
+        from.deallocate(ptr, old);
     }
     Ok(fresh)
 }

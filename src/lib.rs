@@ -148,7 +148,7 @@ mod api;
 mod align;
 #[macro_use]
 mod bump;
-mod counting;
+mod compose;
 mod heap;
 #[cfg(feature = "std")]
 mod secure;
@@ -161,6 +161,7 @@ mod thread;
 // Each module under its short name, so the crate's own paths name a strategy, not its
 // family (`crate::arena`, `crate::os`).
 use bump::{arena, bump_alloc, fixed_buffer, scope};
+use compose::{counting, fallback, segregate, stack_fallback};
 use heap::{free_list, side_table, size_class, size_classes, slab, tlsf};
 #[cfg(feature = "std")]
 use secure::{compartment, hardened};
@@ -176,7 +177,9 @@ pub use bump::error::AllocOrInitError;
 pub use bump_alloc::BumpAlloc;
 #[cfg(feature = "std")]
 pub use compartment::{Compartment, Protection, SealError};
+pub use compose::traits::{Inspect, Owns, Reset};
 pub use counting::{Counting, Stats};
+pub use fallback::Fallback;
 pub use fixed_buffer::FixedBuffer;
 pub use free_list::{FreeList, FreeListStats};
 #[cfg(feature = "std")]
@@ -190,8 +193,10 @@ pub use malloc::Malloc;
 #[cfg(feature = "std")]
 pub use pages::Pages;
 pub use scope::Scope;
+pub use segregate::Segregate;
 pub use size_classes::SizeClasses;
 pub use slab::{Slab, SlabStats};
+pub use stack_fallback::StackFallback;
 pub use string::String;
 #[cfg(feature = "std")]
 pub use thread_cache::{OptionsError, ThreadCache, ThreadCacheOptions, ThreadCacheStats};

@@ -186,7 +186,8 @@ impl<'a> FixedBuffer<'a> {
         self.bump.set(self.start.as_ptr(), self.bump.end());
     }
 
-    /// Whether `ptr` points into this allocator's buffer.
+    /// Whether `ptr` points into this allocator's buffer. [`Owns::owns`](crate::Owns)
+    /// asks the same of a block.
     ///
     /// ```
     /// use allocator_api2::boxed::Box;
@@ -194,12 +195,13 @@ impl<'a> FixedBuffer<'a> {
     /// let buf = allockit::FixedBuffer::new(&mut stack);
     /// let inside = Box::new_in(5u64, &buf);
     /// let outside = Box::new(5u64);
-    /// assert!(buf.owns(&*inside as *const u64 as *const u8));
-    /// assert!(!buf.owns(&*outside as *const u64 as *const u8));
+    /// assert!(buf.contains(&*inside as *const u64 as *const u8));
+    /// assert!(!buf.contains(&*outside as *const u64 as *const u8));
     /// ```
-    #[inline]
-    pub fn owns(&self, ptr: *const u8) -> bool {
-        (self.start.as_ptr().addr()..self.bump.end().addr()).contains(&ptr.addr())
+    #[inline(always)]
+    pub fn contains(&self, ptr: *const u8) -> bool {
+        ptr.addr().wrapping_sub(self.start.as_ptr().addr())
+            < self.bump.end().addr() - self.start.as_ptr().addr()
     }
 }
 
@@ -268,6 +270,17 @@ unsafe impl<'a> crate::BumpAlloc<'a> for &'a FixedBuffer<'_> {
 }
 
 mirror_core_allocator!(impl['a] for FixedBuffer<'a>);
+
+// SAFETY: every non-empty block of a `FixedBuffer` lies inside its buffer, which it
+// borrows exclusively for its whole life: no other allocator can hand out memory there
+// (an allocator built on `&FixedBuffer` is not the value, and references do not
+// implement `Owns`).
+unsafe impl crate::Owns for FixedBuffer<'_> {
+    #[inline(always)]
+    fn owns(&self, ptr: NonNull<u8>, _: Layout) -> bool {
+        self.contains(ptr.as_ptr())
+    }
+}
 
 #[cfg(test)]
 mod tests {

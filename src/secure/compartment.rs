@@ -782,5 +782,15 @@ fn sealed(layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
 
 mirror_core_allocator!(impl[] for Compartment);
 
+// SAFETY: every block of a compartment lies inside its reserved range, which no other
+// mapping overlaps and which only its own heap hands out; the compartment is held by
+// value, so no other allocator is built inside it.
+unsafe impl crate::Owns for Compartment {
+    #[inline(always)]
+    fn owns(&self, ptr: NonNull<u8>, _: Layout) -> bool {
+        self.contains(ptr.as_ptr())
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -37,7 +37,11 @@ pub const FIXED_BYTES: usize = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
 /// over `Global`, over an `Arena` and over `SizeClasses`, `FreeList` on `Pages` and on
 /// `Global`, `SizeClasses` on `Pages`, on a counted `Pages` and on `Global`, a
 /// `Compartment`, `Malloc`, `Locked` over `SizeClasses` and over an `Arena`, `Hardened`
-/// over `SizeClasses` and over `Global`, and a
+/// over `SizeClasses` and over `Global`; the composites: `Fallback` of a large and of a
+/// 4 KiB `FixedBuffer` (over `Global`, over `SizeClasses`) and of a 64-byte `Slab` over
+/// a `FreeList`, `Segregate<100>` of `SizeClasses` and `Pages`, the nested
+/// `Segregate<256, SizeClasses, Fallback<FixedBuffer, Pages>>`, `&StackFallback` over
+/// `Global` and over a `FreeList`; and a
 /// `Slab` whose 1 MiB, 1 MiB-aligned slots hold the largest block and alignment any case
 /// asks for
 /// (a slab refuses layouts larger than its slot by design). `slab: false` leaves the
@@ -235,6 +239,73 @@ macro_rules! for_each_strategy {
                     let heap = Hardened::new(Global);
                     super::$case::run(&heap);
                     assert_eq!(heap.stats().live_blocks, 0, "the case freed every block");
+                }
+
+                #[test]
+                fn fallback_fixed_buffer_global() {
+                    if cfg!(miri) && <super::$case as Case>::ASKS_SYSTEM_FOR_TOO_MUCH {
+                        eprintln!("not under Miri: the system allocator cannot refuse here");
+                        return;
+                    }
+                    let mut buf = Vec::<u8>::with_capacity(crate::common::FIXED_BYTES);
+                    let heap = Fallback::new(FixedBuffer::new(buf.spare_capacity_mut()), Global);
+                    super::$case::run(&heap);
+                }
+
+                #[test]
+                fn fallback_small_buffer_size_classes() {
+                    // 4 KiB fill up at once: blocks spill, and grows move them across.
+                    let mut space = [core::mem::MaybeUninit::<u8>::uninit(); 4096];
+                    let heap = Fallback::new(FixedBuffer::new(&mut space), SizeClasses::new());
+                    super::$case::run(&heap);
+                }
+
+                #[test]
+                fn fallback_slab_free_list() {
+                    let slot = core::alloc::Layout::from_size_align(64, 64).unwrap();
+                    let heap = Fallback::new(Slab::new(slot), Counting::new(FreeList::new()));
+                    super::$case::run(&heap);
+                    assert_eq!(heap.primary().stats().live, 0, "the case freed every block");
+                    assert_eq!(heap.fallback().stats().live_bytes, 0, "every block came back");
+                }
+
+                #[test]
+                fn segregate_size_classes_pages() {
+                    // 100 is not a class size: the small part returns 112 bytes for a
+                    // request of 100, which must be handed out capped at 100, or a
+                    // free with the returned length would reach the large part.
+                    let heap: Segregate<100, _, _> =
+                        Segregate::new(SizeClasses::new(), Counting::new(Pages));
+                    super::$case::run(&heap);
+                    assert_eq!(heap.large().stats().live_bytes, 0, "every large block came back");
+                }
+
+                #[test]
+                fn segregate_nested() {
+                    let mut buf = Vec::<u8>::with_capacity(crate::common::FIXED_BYTES);
+                    let heap: Segregate<256, SizeClasses, Fallback<FixedBuffer, Pages>> =
+                        Segregate::new(
+                            SizeClasses::new(),
+                            Fallback::new(FixedBuffer::new(buf.spare_capacity_mut()), Pages),
+                        );
+                    super::$case::run(&heap);
+                }
+
+                #[test]
+                fn stack_fallback() {
+                    if cfg!(miri) && <super::$case as Case>::ASKS_SYSTEM_FOR_TOO_MUCH {
+                        eprintln!("not under Miri: the system allocator cannot refuse here");
+                        return;
+                    }
+                    let sf = StackFallback::<4096>::new();
+                    super::$case::run(&&sf);
+                }
+
+                #[test]
+                fn stack_fallback_counted() {
+                    let sf = StackFallback::<65536, _>::new_in(Counting::new(FreeList::new()));
+                    super::$case::run(&&sf);
+                    assert_eq!(sf.fallback().stats().live_bytes, 0, "every block came back");
                 }
 
                 #[cfg($slab)]

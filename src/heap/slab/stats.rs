@@ -1,7 +1,10 @@
-//! What a `Slab` holds: its counts and the bytes it reserves.
+//! What a `Slab` holds: its counts, the bytes it reserves, and whether an address is
+//! inside one of its slabs ([`Owns`](crate::Owns)).
+
+use core::ptr::NonNull;
 
 use super::Slab;
-use crate::api::Allocator;
+use crate::api::{Allocator, Layout};
 
 /// What a [`Slab`] holds, from [`Slab::stats`].
 ///
@@ -81,5 +84,42 @@ impl<A: Allocator> Slab<A> {
         // SAFETY: a short shared read, as in `stats`.
         let core = unsafe { &*self.core.get() };
         core.table.len() * core.slab_layout.size()
+    }
+
+    /// Whether `ptr` points into one of the slabs: the current slab's range, else a
+    /// binary search of the slab table, O(log slabs). [`Owns::owns`](crate::Owns) asks
+    /// the same of a block.
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    /// let slab = allockit::Slab::for_type::<u64>();
+    /// let inside = Box::new_in(5u64, &slab);
+    /// let outside = Box::new(5u64);
+    /// assert!(slab.contains(&*inside as *const u64 as *const u8));
+    /// assert!(!slab.contains(&*outside as *const u64 as *const u8));
+    /// ```
+    #[inline]
+    pub fn contains(&self, ptr: *const u8) -> bool {
+        let addr = ptr.addr();
+        // SAFETY: a short shared read, as in `stats`.
+        let core = unsafe { &*self.core.get() };
+        if addr.wrapping_sub(core.base.as_ptr().addr()) < core.span {
+            return true;
+        }
+        let table = core.table.as_slice();
+        match table.partition_point(|e| e.base.as_ptr().addr() <= addr) {
+            0 => false,
+            i => addr - table[i - 1].base.as_ptr().addr() < core.stride * core.slots,
+        }
+    }
+}
+
+// SAFETY: every block of a `Slab` is a slot inside one of its slabs, which it took from
+// its backing allocator and owns until it gives them back (when no slot is live); the
+// `Slab` is held by value, so no other allocator hands out memory inside them.
+unsafe impl<A: Allocator> crate::Owns for Slab<A> {
+    #[inline(always)]
+    fn owns(&self, ptr: NonNull<u8>, _: Layout) -> bool {
+        self.contains(ptr.as_ptr())
     }
 }

@@ -213,3 +213,29 @@ fn zero_size_objects() {
     assert_eq!(p.len(), 0);
     assert!(slab.allocate(Layout::new::<u8>()).is_err());
 }
+
+/// `Owns` finds every block of every slab (the current one by its range, older ones by
+/// the table), and no block of another allocator, even one right after a slab.
+#[test]
+fn owns_exactly_its_slots() {
+    use crate::Owns;
+    let l = Layout::new::<[u64; 8]>();
+    let slab = Slab::new_in(l, Global);
+    let mut blocks = alloc::vec![slab.allocate(l).unwrap().cast::<u8>()];
+    let per_slab = slab.stats().slots_per_slab;
+    blocks.extend((0..3 * per_slab).map(|_| slab.allocate(l).unwrap().cast::<u8>()));
+    assert_eq!(slab.stats().slabs, 4);
+    assert!(blocks.iter().all(|&p| slab.owns(p, l)));
+    let others: Vec<_> = (0..64)
+        .map(|_| Global.allocate(l).unwrap().cast::<u8>())
+        .collect();
+    assert!(others.iter().all(|&p| !slab.owns(p, l)));
+    for p in others {
+        // SAFETY: allocated from `Global` with `l` just above.
+        unsafe { Global.deallocate(p, l) };
+    }
+    for p in blocks {
+        // SAFETY: live slots of `slab`.
+        unsafe { slab.deallocate(p, l) };
+    }
+}
