@@ -6,6 +6,9 @@ allocations under `valgrind --tool=cachegrind`, and prints the extra instruction
 by the extra allocations. Counts are exact and repeatable, unlike times.
 
     python3 benches/instructions.py
+
+Then the same per allocate+free pair of a 32-byte block, for each composite beside the
+strategy it is built over: what composing adds to the fast path.
 """
 import re
 import subprocess
@@ -42,3 +45,19 @@ print("| allocator | instructions per alloc::<u64> | vs bumpalo |")
 print("|---|---|---|")
 for which, p in per.items():
     print(f"| {which} | {p:.2f} | {p / per['bumpalo']:.2f}x |")
+
+pairs = [
+    ("pair_fixed_buffer", "FixedBuffer"),
+    ("pair_fallback_fixed_buffer", "Fallback<FixedBuffer, Global>"),
+    ("pair_stack_fallback", "&StackFallback<4096, Global>"),
+    ("pair_size_classes", "SizeClasses"),
+    ("pair_segregate", "Segregate<256, SizeClasses, Pages>"),
+    ("pair_slab", "Slab"),
+    ("pair_fallback_slab", "Fallback<Slab, FreeList>"),
+]
+print()
+print("| allocator | instructions per allocate+free pair (loop included) |")
+print("|---|---|")
+for which, name in pairs:
+    p = (refs(which, N2) - refs(which, N1)) / (N2 - N1)
+    print(f"| {name} | {p:.2f} |")

@@ -28,6 +28,9 @@
 //! - `Hardened<SizeClasses>`: a word index (`hashbrown::HashMap<&str, Vec<u32>>`) with
 //!   canaries, checked frees, zeroing and quarantine; every canary checked at the end.
 //! - `Compartment`: 10,000 secrets in a reserved range of their own, sealed and unsealed.
+//! - `Fallback<Slab, FreeList>`, an allocator built for a particle system: each particle
+//!   is a `Box` in the slab; the `Vec` of live particles, too large for a slot, falls back
+//!   to the free list. 200 frames spawn 1,000 particles each and drop the expired ones.
 //!
 //! Run it with `cargo run --release --example tour`.
 
@@ -37,7 +40,7 @@ use allocator_api2::vec::Vec;
 use std::time::{Duration, Instant};
 
 use allockit::{
-    Arena, Compartment, Counting, FixedBuffer, FreeList, Hardened, Locked, Malloc, Pages,
+    Arena, Compartment, Counting, Fallback, FixedBuffer, FreeList, Hardened, Locked, Malloc, Pages,
     SizeClasses, Slab, Stats, ThreadCache,
 };
 
@@ -515,6 +518,62 @@ fn compartment() -> Row {
     )
 }
 
+/// A particle system on an allocator built for it: particles, all one size, from a
+/// `Slab`; everything else (the growing list of live particles) from a `FreeList`.
+fn composite() -> Row {
+    struct Particle {
+        pos: [f32; 3],
+        vel: [f32; 3],
+        life: u32,
+    }
+    let world = Counting::new(Fallback::new(Slab::for_type::<Particle>(), FreeList::new()));
+    let start = Instant::now();
+    let mut rng = Rng(0xF00D);
+    let mut live = Vec::new_in(&world);
+    for _frame in 0..200 {
+        for _ in 0..1000 {
+            let r = rng.next();
+            let vel = [r as u8, (r >> 8) as u8, (r >> 16) as u8].map(|v| f32::from(v) / 256.0);
+            let life = 1 + (r >> 32) as u32 % 60;
+            live.push(Box::new_in(
+                Particle {
+                    pos: [0.0; 3],
+                    vel,
+                    life,
+                },
+                &world,
+            ));
+        }
+        for p in live.iter_mut() {
+            let p = &mut **p;
+            p.life -= 1;
+            for (x, v) in p.pos.iter_mut().zip(p.vel) {
+                *x += v;
+            }
+        }
+        live.retain(|p| p.life > 0);
+    }
+    let (slab, list) = (world.inner().primary(), world.inner().fallback());
+    assert_eq!(
+        slab.stats().live,
+        live.len(),
+        "every particle is in the slab"
+    );
+    let result = format!(
+        "{} live, all in the slab; the list in the free list",
+        thousands(live.len())
+    );
+    drop(live);
+    let time = start.elapsed();
+    let reserved = bytes(slab.reserved_bytes() + list.reserved_bytes());
+    let names = [
+        "Fallback<Slab, FreeList>",
+        "particles: 200 frames x 1,000 spawned",
+        &result,
+    ];
+    row(names, world.stats(), reserved, time)
+}
+
 fn main() {
     let words = text(200_000);
     let mut rows = vec![pages(), fixed_buffer(&words)];
@@ -529,6 +588,7 @@ fn main() {
         thread_cache(),
         hardened(&words),
         compartment(),
+        composite(),
     ]);
 
     println!("allockit tour: each strategy runs a real collection under a Counting wrapper.");

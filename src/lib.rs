@@ -52,6 +52,9 @@
 //! | [`Hardened`] | wrapper: canaries, guard pages, invalid/double-free detection, zero-on-free, quarantine, leak report (`std` only) | tests, fuzzing, security-sensitive code that prefers a loud abort to silent corruption |
 //! | [`Compartment`] | an isolated heap in its own reserved range with guard gaps; `seal`, `seal_read_only`, `unseal` by protection keys where the CPU has them, else `mprotect` (`std` only) | secrets or untrusted data that must never share pages with the rest, and that can be locked away while unused |
 //! | [`Counting`] | wrapper that counts calls, live and peak bytes | measuring what another allocator does |
+//! | [`Fallback`] | `P` first, `F` when `P` refuses; a block goes back to the part that [`Owns`] it | a bounded or one-size allocator in front of a general one |
+//! | [`Segregate`] | layouts up to `LIMIT` bytes to `S`, the rest to `L` | small and large blocks from different strategies |
+//! | [`StackFallback`] | `N` bytes inline first (on the stack), then `A`; the allocator is `&StackFallback` | temporaries that are usually small |
 //!
 //! ## Coming from bumpalo
 //!

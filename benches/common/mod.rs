@@ -185,6 +185,21 @@ pub struct Script {
 }
 
 pub fn script() -> Script {
+    script_sized(|r| 8 + (r % 505) as usize) // 8..=512 bytes
+}
+
+/// The same workload with `percent`% of the blocks between 513 B and 16 KiB.
+pub fn script_with_large(percent: u64) -> Script {
+    script_sized(move |r| {
+        if r % 100 < percent {
+            513 + ((r >> 8) % (16_384 - 512)) as usize
+        } else {
+            8 + ((r >> 8) % 505) as usize
+        }
+    })
+}
+
+fn script_sized(size: impl Fn(u64) -> usize) -> Script {
     let mut x = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         x ^= x << 13;
@@ -192,7 +207,6 @@ pub fn script() -> Script {
         x ^= x << 17;
         x
     };
-    let size = |r: u64| 8 + (r % 505) as usize; // 8..=512 bytes
     let initial = (0..LIVE).map(|_| size(next())).collect();
     let steps = (0..STEPS)
         .map(|_| ((next() % LIVE as u64) as usize, size(next())))

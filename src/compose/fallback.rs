@@ -340,9 +340,11 @@ mod tests {
     /// the primary).
     #[test]
     fn adjacent_parts_are_told_apart() {
-        // 16-aligned (the global heap's), so both halves start on a multiple of 8.
-        let mut space = std::vec::Vec::<u8>::with_capacity(128);
-        let (front, back) = space.spare_capacity_mut()[..128].split_at_mut(64);
+        // Aligned, so both halves start on a multiple of 8 and have no bytes to skip.
+        #[repr(align(16))]
+        struct Space([MaybeUninit<u8>; 128]);
+        let mut space = Space([MaybeUninit::uninit(); 128]);
+        let (front, back) = space.0.split_at_mut(64);
         let heap = Fallback::new(FixedBuffer::new(front), FixedBuffer::new(back));
         let a = heap.allocate(l(64, 8)).unwrap().cast::<u8>();
         let b = heap.allocate(l(8, 8)).unwrap().cast::<u8>();
