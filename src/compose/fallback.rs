@@ -127,6 +127,30 @@ impl<P, F> Fallback<P, F> {
 }
 
 impl<P: Owns, F: Allocator> Fallback<P, F> {
+    /// The slow path of `allocate`: `P` refused, so `F` serves. Out of line, so that the
+    /// fast paths keep their registers (a call inside them makes the compiler spill).
+    #[cold]
+    #[inline(never)]
+    fn allocate_fallback(&self, layout: Layout, zeroed: bool) -> Result<NonNull<[u8]>, AllocError> {
+        if zeroed {
+            self.fallback.allocate_zeroed(layout)
+        } else {
+            self.fallback.allocate(layout)
+        }
+    }
+
+    /// The slow path of `deallocate`: a block `P` does not own goes back to `F`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live block of `F` that fits `layout`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn deallocate_fallback(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.fallback.deallocate(ptr, layout) }
+    }
+
     /// `grow` and `grow_zeroed`: `F`'s blocks grow in `F`; `P`'s grow in `P` if it can,
     /// else move to `F`.
     ///
@@ -190,10 +214,7 @@ unsafe impl<P: Owns, F: Allocator> Allocator for Fallback<P, F> {
         }
         match self.primary.allocate(layout) {
             Ok(block) => Ok(block),
-            Err(AllocError) => {
-                crate::align::cold_path();
-                self.fallback.allocate(layout)
-            }
+            Err(AllocError) => self.allocate_fallback(layout, false),
         }
     }
 
@@ -204,10 +225,7 @@ unsafe impl<P: Owns, F: Allocator> Allocator for Fallback<P, F> {
         }
         match self.primary.allocate_zeroed(layout) {
             Ok(block) => Ok(block),
-            Err(AllocError) => {
-                crate::align::cold_path();
-                self.fallback.allocate_zeroed(layout)
-            }
+            Err(AllocError) => self.allocate_fallback(layout, true),
         }
     }
 
@@ -222,7 +240,7 @@ unsafe impl<P: Owns, F: Allocator> Allocator for Fallback<P, F> {
             if self.primary.owns(ptr, layout) {
                 self.primary.deallocate(ptr, layout)
             } else {
-                self.fallback.deallocate(ptr, layout)
+                self.deallocate_fallback(ptr, layout)
             }
         }
     }
