@@ -13,6 +13,8 @@
 //!
 //! `cargo bench --bench compose`
 
+#![cfg_attr(feature = "nightly", feature(allocator_api))] // `common::Core`
+
 mod common;
 
 use std::hint::black_box;

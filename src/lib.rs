@@ -56,6 +56,30 @@
 //! | [`Segregate`] | layouts up to `LIMIT` bytes to `S`, the rest to `L` | small and large blocks from different strategies |
 //! | [`StackFallback`] | `N` bytes inline first (on the stack), then `A`; the allocator is `&StackFallback` | temporaries that are usually small |
 //!
+//! ## Composing strategies
+//!
+//! No single strategy serves every workload, so they combine: [`Fallback`] tries one
+//! allocator and then another, [`Segregate`] splits by size, [`StackFallback`] puts a
+//! buffer on the stack in front of any allocator. A block goes back to the part that
+//! allocated it, told by the layout ([`Segregate`]) or by [`Owns`] ([`Fallback`]).
+//! Composites nest, and [`Reset`] and [`Inspect`] reach their parts:
+//!
+//! ```
+//! use allockit::{Fallback, FixedBuffer, Pages, Segregate, SizeClasses};
+//! use core::mem::MaybeUninit;
+//!
+//! let mut scratch = [MaybeUninit::uninit(); 64 << 10];
+//! // Up to 256 bytes from size classes; larger blocks from the 64 KiB buffer while it
+//! // lasts, then straight from the OS.
+//! let heap: Segregate<256, SizeClasses, Fallback<FixedBuffer, Pages>> = Segregate::new(
+//!     SizeClasses::new(),
+//!     Fallback::new(FixedBuffer::new(&mut scratch), Pages),
+//! );
+//! let mut ids = allocator_api2::vec::Vec::new_in(&heap);
+//! ids.extend(0..100u32); // 400 bytes: above the limit, so in the buffer
+//! assert_eq!(heap.large().primary().used(), 400);
+//! ```
+//!
 //! ## Coming from bumpalo
 //!
 //! [`Arena`] is the counterpart of `bumpalo::Bump`, and its typed methods keep bumpalo's

@@ -62,7 +62,13 @@ use crate::{Inspect, Owns, Reset};
 /// assert_eq!(e.id as usize + name.len() + e.pos.len() + e.vel.len(), 113);
 /// ```
 ///
-/// `Fallback` is `Send` and `Sync` exactly when both parts are.
+/// `Fallback` is `Send` and `Sync` exactly when both parts are: over a single-threaded
+/// part it is not `Sync`.
+///
+/// ```compile_fail,E0277
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<allockit::Fallback<allockit::Slab, allockit::ThreadCache>>();
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Fallback<P, F> {
     /// Tried first; decides, through [`Owns`], which blocks are its own.

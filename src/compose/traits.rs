@@ -67,6 +67,17 @@ pub unsafe trait Owns: Allocator {
 /// clear_all(&mut arenas);
 /// assert_eq!(arenas[0].used_bytes(), 0);
 /// ```
+///
+/// A composite cannot be reset while a collection still holds its blocks:
+///
+/// ```compile_fail,E0502
+/// use allockit::{Arena, Fallback, FixedBuffer, Reset};
+/// let mut space = [core::mem::MaybeUninit::uninit(); 64];
+/// let mut heap = Fallback::new(FixedBuffer::new(&mut space), Arena::new());
+/// let v = allocator_api2::vec::Vec::<u8, _>::with_capacity_in(8, &heap);
+/// heap.reset();
+/// drop(v);
+/// ```
 pub trait Reset {
     /// Releases every block; the allocator stays usable.
     fn reset(&mut self);
