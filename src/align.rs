@@ -42,6 +42,7 @@ pub(crate) const fn dangling(layout: core::alloc::Layout) -> core::ptr::NonNull<
 /// keeps around it, nor for freeing the larger block it came from. Strategies that touch
 /// such bytes expose each block's pointer when they return it and take it back by
 /// address here. At run time this is the same address.
+#[cfg_attr(not(feature = "std"), allow(dead_code))] // its users need the OS
 #[inline(always)]
 pub(crate) fn own(ptr: core::ptr::NonNull<u8>) -> core::ptr::NonNull<u8> {
     // SAFETY: the address of a `NonNull` is not zero.
