@@ -99,10 +99,11 @@ macro_rules! mirror_core_allocator {
 ///
 /// `forward_resizing!(self => via resize)` instead calls one method of the impl's own,
 /// `self.resize(ptr, old, new, zeroed)`, with `zeroed` true only for `grow_zeroed`
-/// (`Hardened`, which resizes every way by moving to a fresh block).
-#[cfg_attr(not(feature = "std"), allow(unused_macros))]
+/// (`Hardened`, which resizes every way by moving to a fresh block);
+/// `forward_resizing!(self => grows via resize_up)` writes `grow` and `grow_zeroed` only
+/// that way (the composites, whose `shrink` differs).
 macro_rules! forward_resizing {
-    ($this:ident => via $f:ident) => {
+    ($this:ident => grows via $f:ident) => {
         forward_resizing!(@method grow, $this, (ptr, old, new) {
             // SAFETY: forwarded from the caller; the method upholds this one's contract.
             unsafe { $this.$f(ptr, old, new, false) }
@@ -111,6 +112,9 @@ macro_rules! forward_resizing {
             // SAFETY: as in `grow`.
             unsafe { $this.$f(ptr, old, new, true) }
         });
+    };
+    ($this:ident => via $f:ident) => {
+        forward_resizing!($this => grows via $f);
         forward_resizing!(@method shrink, $this, (ptr, old, new) {
             // SAFETY: as in `grow`.
             unsafe { $this.$f(ptr, old, new, false) }

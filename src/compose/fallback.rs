@@ -251,27 +251,7 @@ unsafe impl<P: Owns, F: Allocator> Allocator for Fallback<P, F> {
         }
     }
 
-    #[inline]
-    unsafe fn grow(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.resize_up(ptr, old, new, false) }
-    }
-
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.resize_up(ptr, old, new, true) }
-    }
+    forward_resizing!(self => grows via resize_up);
 
     #[inline]
     unsafe fn shrink(
