@@ -1,19 +1,7 @@
 //! The traits composites build on: [`Owns`], [`Reset`] and [`Inspect`].
 //!
 //! [`Owns`] is what lets [`Fallback`](crate::Fallback) send a block back to the part it
-//! came from. It is implemented only where the answer is exact and cheap (a range test,
-//! or a binary search over a strategy's own table), and only on types that own their
-//! memory exclusively: an answer by address is exact only when no other allocator can
-//! hand out memory inside that address range. That rules out
-//!
-//! - references (`&FixedBuffer`, `&Slab`): a second allocator could be built on the same
-//!   reference (`Arena::new_in(&buf)`), and its blocks would lie inside `buf`;
-//! - [`ThreadCache`](crate::ThreadCache): every value is a handle to one process-wide
-//!   heap, so an `Arena<ThreadCache>` has its chunks, and blocks, in the same segments;
-//! - [`Pages`](crate::Pages): each block is its own mapping, recorded nowhere; telling
-//!   them apart would need a table that every allocation pays for;
-//! - [`Arena`](crate::Arena): the answer would walk its chunk list, O(chunks), and a
-//!   scope's blocks lie in the same chunks as the arena's.
+//! came from; its documentation says where it is implemented and why not elsewhere.
 //!
 //! [`Reset`] and [`Inspect`] let a composite forward `reset` and `stats` to its parts
 //! when both have them.
@@ -22,6 +10,23 @@ use crate::api::{Allocator, Layout};
 use core::ptr::NonNull;
 
 /// An allocator that can tell, exactly and cheaply, whether a block is one of its own.
+///
+/// Implemented where the answer is a range test or a binary search over a strategy's own
+/// table, and only on types that own their memory exclusively, because an answer by
+/// address is exact only when no other allocator can hand out memory inside that range:
+/// [`FixedBuffer`](crate::FixedBuffer) (one range), [`Slab`](crate::Slab) (the current
+/// slab, else a binary search of its slabs, O(log slabs)),
+/// `Compartment` (its reserved range), [`Counting`](crate::Counting)
+/// of any of them, and the composites whose parts implement it. Not implemented for:
+///
+/// - references (`&FixedBuffer`, `&Slab`): a second allocator could be built on the same
+///   reference (`Arena::new_in(&buf)`), and its blocks would lie inside `buf`;
+/// - `ThreadCache`: every value is a handle to one process-wide
+///   heap, so an `Arena<ThreadCache>` has its chunks, and blocks, in the same segments;
+/// - `Pages`: each block is its own mapping, recorded nowhere; telling
+///   them apart would need a table that every allocation pays for;
+/// - [`Arena`](crate::Arena): the answer would walk its chunk list, O(chunks), and a
+///   scope's blocks lie in the same chunks as the arena's.
 ///
 /// ```
 /// use allockit::{Allocator, FixedBuffer, Layout, Owns};
