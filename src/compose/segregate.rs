@@ -83,6 +83,12 @@ impl<const LIMIT: usize, S, L> Segregate<LIMIT, S, L> {
     }
 
     /// The largest size served by the small part.
+    ///
+    /// ```
+    /// use allockit::{Pages, Segregate, SizeClasses};
+    /// type Heap = Segregate<512, SizeClasses, Pages>;
+    /// assert_eq!(Heap::LIMIT, 512);
+    /// ```
     pub const LIMIT: usize = LIMIT;
 
     /// The part for layouts of at most `LIMIT` bytes.
